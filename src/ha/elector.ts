@@ -1,0 +1,253 @@
+/**
+ * The HA loop. Each cycle takes a snapshot of the lock, decides, acts, and
+ * returns one sentence saying what it did and why (logged when it changes).
+ * Only the local monotonic clock decides whether our own lease is valid.
+ */
+import { LockLostError, LockUnavailableError, errorMessage } from '../errors.js';
+import type { Candidate, LeaderLock, LeaderRecord, Lease, RecordExtras } from '../election/lock.js';
+import type { Logger } from '../log.js';
+import type { Clock } from '../util/clock.js';
+
+export type Role = 'leader' | 'passive';
+
+export interface ElectorOptions {
+  candidate: Candidate;
+  lock: LeaderLock;
+  clock: Clock;
+  log: Logger;
+  leaseMs: number;
+  renewDeadlineMs: number;
+  retryMs: number;
+  /** Replication facts published in the leader record. */
+  extras?: () => RecordExtras;
+  /** Promotion guard: a reason not to take the lease now, or null. */
+  mayPromote?: (leader: LeaderRecord | null) => Promise<string | null>;
+  onRoleChange?: (role: Role, why: string) => void;
+  onAcquireFailure?: (reason: 'contended' | 'error') => void;
+}
+
+export type WriteCheck = { ok: true; epoch: number } | { ok: false; message: string };
+
+export class Elector {
+  role: Role = 'passive';
+  lease: Lease | null = null;
+  /** Monotonic deadline after which we stop accepting writes. */
+  private validUntil = 0;
+  private lastRenewAttempt = -Infinity;
+  leader: LeaderRecord | null = null;
+  lastSentence = '';
+  lastCycleAt: number;
+  private yieldUntil = 0;
+  private draining = false;
+  private stopped = true;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<string> | null = null;
+  private rerun = false;
+
+  constructor(private readonly o: ElectorOptions) {
+    this.lastCycleAt = o.clock.now();
+  }
+
+  get epoch(): number {
+    return this.lease?.epoch ?? this.leader?.epoch ?? 0;
+  }
+
+  /** Milliseconds our own lease stays valid (leader), or the leader's per its record (passive). */
+  expiresInMs(): number {
+    if (this.role === 'leader') return Math.max(0, Math.round(this.validUntil - this.o.clock.now()));
+    if (!this.leader || this.leader.released) return 0;
+    return Math.max(0, Date.parse(this.leader.renewed_at) + this.leader.lease_ms - this.o.clock.wall());
+  }
+
+  /** Writable right now by our own clock (no I/O); pre-receive adds the epoch check. */
+  isWritable(): boolean {
+    return this.role === 'leader' && !this.draining && this.lease !== null && this.o.clock.now() < this.validUntil;
+  }
+
+  leaderUrl(): string | null {
+    if (this.role === 'leader') return this.o.candidate.url;
+    return this.leader && !this.leader.released ? this.leader.url : null;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.wake();
+  }
+
+  /** Run a cycle now (or right after the one in progress). */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.rerun = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.running = this.cycle()
+      .catch((err) => `cycle failed: ${errorMessage(err)}`)
+      .then((s) => {
+        this.running = null;
+        this.schedule();
+        return s;
+      });
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    if (this.rerun) {
+      this.rerun = false;
+      return this.wake();
+    }
+    const every = this.role === 'leader' ? Math.max(50, Math.floor(this.o.leaseMs / 3 / 2)) : this.o.retryMs;
+    this.timer = setTimeout(() => this.wake(), every);
+  }
+
+  /** One HA cycle: snapshot -> decision -> action -> sentence. */
+  async cycle(): Promise<string> {
+    const sentence = this.role === 'leader' ? await this.leadCycle() : await this.followCycle();
+    this.lastCycleAt = this.o.clock.now();
+    if (sentence !== this.lastSentence) {
+      this.o.log.info('ha', { msg: sentence, role: this.role, epoch: this.epoch });
+      this.lastSentence = sentence;
+    }
+    return sentence;
+  }
+
+  private async leadCycle(): Promise<string> {
+    const lease = this.lease!;
+    const now = this.o.clock.now();
+    // 1. Renew at lease/3; between renewals only check the deadline.
+    if (now - this.lastRenewAttempt < this.o.leaseMs / 3) {
+      if (now >= this.validUntil) return this.stepDown(`stepped down from epoch ${lease.epoch} because the lease was not renewed within ${this.o.renewDeadlineMs} ms`, true);
+      return this.lastSentence;
+    }
+    this.lastRenewAttempt = now;
+    try {
+      // 2. Renew; the backend checks the epoch on the shared volume first.
+      const freshSince = await withTimeout(this.o.lock.renew(lease, this.o.extras?.()), this.o.renewDeadlineMs);
+      this.validUntil = freshSince + this.o.renewDeadlineMs;
+      if (this.o.clock.now() >= this.validUntil) {
+        return this.stepDown(`stepped down from epoch ${lease.epoch} because the lease was not renewed within ${this.o.renewDeadlineMs} ms`, true);
+      }
+      return `leading with epoch ${lease.epoch}; lease renewed`;
+    } catch (err) {
+      // 3. Lost: someone else holds a newer epoch; never touch their lock.
+      if (err instanceof LockLostError) return this.stepDown(`stepped down from epoch ${lease.epoch} because ${err.message}`, false);
+      // 4. Unreachable: keep leading only until the renew deadline.
+      if (this.o.clock.now() >= this.validUntil) {
+        return this.stepDown(`stepped down from epoch ${lease.epoch} because the lock could not be renewed for ${this.o.renewDeadlineMs} ms (${errorMessage(err)})`, true);
+      }
+      return `still leading epoch ${lease.epoch} for ${Math.round(this.validUntil - this.o.clock.now())} ms although renewing failed: ${errorMessage(err)}`;
+    }
+  }
+
+  private async followCycle(): Promise<string> {
+    try {
+      // 1. Snapshot the leader record.
+      this.leader = await withTimeout(this.o.lock.readLeader(), this.o.renewDeadlineMs);
+      const leader = this.leader;
+      // 2. After a switchover, leave the lease to the others for a while.
+      if (this.o.clock.now() < this.yieldUntil) return `stayed passive for ${Math.round(this.yieldUntil - this.o.clock.now())} ms more after handing over`;
+      // 3. Promotion guard: never take over while behind what was acknowledged.
+      const veto = (await this.o.mayPromote?.(leader)) ?? null;
+      if (veto) return `stayed passive because ${veto}`;
+      // 4. Try to take the lease.
+      const start = this.o.clock.now();
+      const lease = await withTimeout(this.o.lock.tryAcquire(this.o.candidate, this.o.extras?.()), this.o.renewDeadlineMs);
+      if (!lease) {
+        this.o.onAcquireFailure?.('contended');
+        return leader ? `following leader ${leader.node_id} (epoch ${leader.epoch}) at ${leader.url}` : 'stayed passive: the lease is held but no leader record was written yet';
+      }
+      const why = !leader ? 'no node had ever held the lease' : leader.released ? `${leader.node_id} released the lease of epoch ${leader.epoch}` : `the lease of ${leader.node_id} (epoch ${leader.epoch}) expired`;
+      this.lease = lease;
+      this.role = 'leader';
+      this.validUntil = start + this.o.renewDeadlineMs;
+      this.lastRenewAttempt = start;
+      this.leader = null;
+      const s = `promoted self to leader with epoch ${lease.epoch} because ${why}`;
+      this.o.onRoleChange?.('leader', s);
+      return s;
+    } catch (err) {
+      this.o.onAcquireFailure?.('error');
+      return `stayed passive because the lock backend is unreachable: ${errorMessage(err)}`;
+    }
+  }
+
+  private async stepDown(sentence: string, release: boolean): Promise<string> {
+    const lease = this.lease;
+    this.role = 'passive';
+    this.lease = null;
+    this.validUntil = 0;
+    if (lease && release) await withTimeout(this.o.lock.release(lease, this.o.extras?.()), this.o.renewDeadlineMs).catch(() => {});
+    this.o.onRoleChange?.('passive', sentence);
+    return sentence;
+  }
+
+  /**
+   * The push-time check behind pre-receive: leader, lease valid on our clock,
+   * and our epoch still the highest on the shared volume. When in doubt, refuse.
+   */
+  async checkWrite(): Promise<WriteCheck> {
+    const notLeader = (why: string) => {
+      const url = this.role === 'leader' ? null : this.leaderUrl();
+      return { ok: false as const, message: url ? `not leader; leader is ${url}` : `not leader; ${why}` };
+    };
+    if (this.draining) return notLeader('this node is shutting down');
+    if (!this.isWritable()) return notLeader(this.role === 'leader' ? 'lease not renewed in time' : 'no leader is known');
+    const epoch = this.lease!.epoch;
+    let top: number;
+    try {
+      top = await withTimeout(this.o.lock.currentEpoch(), Math.max(50, this.validUntil - this.o.clock.now()));
+    } catch (err) {
+      return notLeader(`cannot confirm the epoch (${errorMessage(err)})`);
+    }
+    if (top > epoch) {
+      const s = await this.stepDown(`stepped down from epoch ${epoch} because a push found epoch ${top} on the shared volume`, false);
+      this.o.log.info('ha', { msg: s, role: this.role, epoch: top });
+      this.lastSentence = s;
+      this.wake();
+      return notLeader(`epoch ${top} is newer than ours`);
+    }
+    if (!this.isWritable() || this.lease?.epoch !== epoch) return notLeader('lease not renewed in time');
+    return { ok: true, epoch };
+  }
+
+  /** Stop accepting writes at once (shutdown or switchover), keeping the lease until release. */
+  drain(): void {
+    this.draining = true;
+  }
+
+  /**
+   * Give the lease up on purpose. With yieldMs, stay passive that long so
+   * another node takes over (switchover); otherwise stop the loop (shutdown).
+   */
+  async handOver(reason: string, yieldMs: number | null): Promise<string> {
+    while (this.running) await this.running;
+    if (this.timer) clearTimeout(this.timer);
+    if (yieldMs === null) this.stopped = true;
+    else this.yieldUntil = this.o.clock.now() + yieldMs;
+    let s = `stayed passive: ${reason}`;
+    if (this.role === 'leader') s = await this.stepDown(`released the lease of epoch ${this.lease!.epoch} because ${reason}`, true);
+    this.draining = false;
+    this.o.log.info('ha', { msg: s, role: this.role, epoch: this.epoch });
+    this.lastSentence = s;
+    if (!this.stopped) this.schedule();
+    return s;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    while (this.running) await this.running;
+  }
+}
+
+export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new LockUnavailableError(`lock backend did not answer within ${Math.round(ms)} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
+}
