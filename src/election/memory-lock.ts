@@ -17,6 +17,8 @@ export class MemoryLockStore {
 
 export class MemoryLock implements LeaderLock {
   readonly kind = 'memory';
+  /** Epoch this instance holds: only the node that took a lease can release it. */
+  private held: number | null = null;
   constructor(private readonly store: MemoryLockStore, readonly leaseMs: number) {}
 
   private check(): void {
@@ -30,6 +32,7 @@ export class MemoryLock implements LeaderLock {
     if (s.holder && s.holder.expiresAt > now && s.holder.nodeId !== c.nodeId) return null;
     const epoch = ++s.epoch;
     s.holder = { nodeId: c.nodeId, epoch, expiresAt: now + this.leaseMs };
+    this.held = epoch;
     const lease = { nodeId: c.nodeId, url: c.url, epoch };
     this.write(lease, extras);
     return lease;
@@ -50,8 +53,9 @@ export class MemoryLock implements LeaderLock {
 
   async release(lease: Lease, extras: RecordExtras = {}): Promise<void> {
     const s = this.store;
-    if (s.down || !s.holder || s.holder.epoch !== lease.epoch) return;
+    if (s.down || this.held !== lease.epoch || !s.holder || s.holder.epoch !== lease.epoch) return;
     s.holder = null;
+    this.held = null;
     this.write(lease, { ...extras, released: true });
   }
 
