@@ -48,7 +48,15 @@ export class StargateNode {
     this.auth = new Authenticator(cfg.authFile, clusterToken);
     this.clustered = cfg.lock !== null || cfg.sharedDir !== path.join(cfg.dataDir, 'lock');
     this.lock = lock ?? new FileLock(cfg.sharedDir, cfg.leaseMs, clock);
-    this.replication = new Replication({ cfg, log: log.child({ component: 'replication' }), metrics: this.metrics, clusterToken, clock });
+    this.replication = new Replication({
+      cfg,
+      log,
+      metrics: this.metrics,
+      clusterToken,
+      clock,
+      lock: this.lock,
+      publishRecord: () => this.elector.publishNow(),
+    });
     this.elector = new Elector({
       candidate: { nodeId: cfg.nodeId, url: cfg.advertiseUrl },
       lock: this.lock,
@@ -61,8 +69,9 @@ export class StargateNode {
       mayPromote: (leader) => this.replication.mayPromote(leader),
       onRoleChange: (role) => {
         this.metrics.leaderChanges.inc({ event: role === 'leader' ? 'became_leader' : 'stepped_down' });
-        this.replication.setRole(role, () => this.elector.leader, () => this.elector.epoch);
+        this.replication.setRole(role, this.elector.epoch);
       },
+      onFollow: (leader) => this.replication.followLeader(leader),
       onAcquireFailure: (reason) => this.metrics.lockFailures.inc({ reason }),
     });
     this.hooks = new HookServer((call) => this.onHook(call), log.child({ component: 'hooks' }));
@@ -74,7 +83,6 @@ export class StargateNode {
       if (await ensureHooksWired(this.cfg.dataDir, repo)) this.log.warn('hooks_rewired', { repo, msg: `repository ${repo} was not wired to ${HOOKS_DIR}; fixed` });
     }
     await this.hooks.listen();
-    this.replication.setRole('passive', () => this.elector.leader, () => this.elector.epoch);
     this.replication.start();
     this.elector.start();
 
@@ -238,7 +246,7 @@ export class StargateNode {
   private async settle(requestId: string): Promise<{ error?: string }> {
     const txn = this.txns.get(requestId);
     if (!txn?.updates) return {};
-    return this.replication.committed(txn.repo, txn.updates, txn.epoch ?? this.elector.epoch);
+    return this.replication.committed(txn.repo);
   }
 
   private repoOf(gitDir: string): string | null {

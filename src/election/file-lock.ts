@@ -33,6 +33,7 @@ interface Held {
 export class FileLock implements LeaderLock {
   readonly kind = 'file';
   private held: Held | null = null;
+  private writes = 0;
   private readonly lockPath: string;
   private readonly epochsDir: string;
   private readonly recordPath: string;
@@ -159,7 +160,7 @@ export class FileLock implements LeaderLock {
       lease_ms: this.leaseMs,
       ...extras,
     };
-    const tmp = `${this.recordPath}.${lease.nodeId}.${process.pid}.tmp`;
+    const tmp = `${this.recordPath}.${lease.nodeId}.${process.pid}.${++this.writes}.tmp`;
     await fsp.writeFile(tmp, JSON.stringify(rec) + '\n');
     // Never let a stale holder overwrite a newer leader's record.
     if ((await this.currentEpoch()) > lease.epoch) {

@@ -50,6 +50,8 @@ function forcedConfig(): Record<string, string> {
     ['http.uploadpack', 'true'],
     ['receive.advertisePushOptions', 'true'],
     ['uploadpack.allowFilter', 'true'],
+    // Passives fetch exactly the objects the leader's refs point to.
+    ['uploadpack.allowReachableSHA1InWant', 'true'],
   ];
   const env: Record<string, string> = { GIT_CONFIG_COUNT: String(pairs.length) };
   pairs.forEach(([k, v], i) => {

@@ -23,6 +23,8 @@ export interface ElectorOptions {
   /** Promotion guard: a reason not to take the lease now, or null. */
   mayPromote?: (leader: LeaderRecord | null) => Promise<string | null>;
   onRoleChange?: (role: Role, why: string) => void;
+  /** Called with the leader record each cycle as a passive. */
+  onFollow?: (leader: LeaderRecord | null) => void;
   onAcquireFailure?: (reason: 'contended' | 'error') => void;
 }
 
@@ -146,10 +148,11 @@ export class Elector {
       // 1. Snapshot the leader record.
       this.leader = await withTimeout(this.o.lock.readLeader(), this.o.renewDeadlineMs);
       const leader = this.leader;
+      this.o.onFollow?.(leader);
       // 2. After a switchover, leave the lease to the others for a while.
       if (this.o.clock.now() < this.yieldUntil) return `stayed passive for ${Math.round(this.yieldUntil - this.o.clock.now())} ms more after handing over`;
       // 3. Promotion guard: never take over while behind what was acknowledged.
-      const veto = (await this.o.mayPromote?.(leader)) ?? null;
+      const veto = this.forcePromotion ? null : ((await this.o.mayPromote?.(leader)) ?? null);
       if (veto) return `stayed passive because ${veto}`;
       // 4. Try to take the lease.
       const start = this.o.clock.now();
@@ -164,7 +167,9 @@ export class Elector {
       this.validUntil = start + this.o.renewDeadlineMs;
       this.lastRenewAttempt = start;
       this.leader = null;
-      const s = `promoted self to leader with epoch ${lease.epoch} because ${why}`;
+      const forced = this.forcePromotion;
+      this.forcePromotion = false;
+      const s = `promoted self to leader with epoch ${lease.epoch} because ${why}${forced ? ' (forced by an operator, skipping the promotion guard)' : ''}`;
       this.o.onRoleChange?.('leader', s);
       return s;
     } catch (err) {
@@ -211,6 +216,17 @@ export class Elector {
     if (!this.isWritable() || this.lease?.epoch !== epoch) return notLeader('lease not renewed in time');
     return { ok: true, epoch };
   }
+
+  /** Rewrite the leader record now (e.g. the in-sync set shrank); throws if that fails. */
+  async publishNow(): Promise<void> {
+    const lease = this.lease;
+    if (this.role !== 'leader' || !lease) return;
+    const fresh = await withTimeout(this.o.lock.renew(lease, this.o.extras?.()), this.o.renewDeadlineMs);
+    if (this.lease === lease) this.validUntil = Math.max(this.validUntil, fresh + this.o.renewDeadlineMs);
+  }
+
+  /** Skip the promotion guard once (operator override: may lose acknowledged pushes). */
+  forcePromotion = false;
 
   /** Stop accepting writes at once (shutdown or switchover), keeping the lease until release. */
   drain(): void {

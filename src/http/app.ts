@@ -129,6 +129,7 @@ export function createApp(node: NodeApi, extend?: (app: Hono<Env>) => void): Hon
     c.set('principal', who);
     const anonymousOk = service === 'git-upload-pack' && node.allowAnonymousRead;
     if (!who && !anonymousOk) return unauthorized(c);
+    if (who?.cluster && service === 'git-receive-pack') return c.text('the cluster token may only read\n', 403);
     if (!repoExists(node.dataDir, repo)) return c.text(`repository ${repo} not found\n`, 404);
     if (node.isShuttingDown() && service === 'git-receive-pack') return c.text('not leader; this node is shutting down\n', 503);
     await node.git(c.env, c.req.method, service, repo, `/${repo}.git/${action}`, who);
