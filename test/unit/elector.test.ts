@@ -1,0 +1,139 @@
+/** The HA loop on a fake clock and an in-memory lock: each decision and its sentence. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MemoryLock, MemoryLockStore } from '../../src/election/memory-lock.js';
+import { Elector, type ElectorOptions } from '../../src/ha/elector.js';
+import { silentLogger } from '../../src/log.js';
+import { FakeClock } from '../../src/util/clock.js';
+import { validateTiming } from '../../src/config.js';
+
+const LEASE = 3000;
+const DEADLINE = 2400;
+
+function setup() {
+  const clock = new FakeClock();
+  const store = new MemoryLockStore(clock);
+  const make = (id: string, extra: Partial<ElectorOptions> = {}) =>
+    new Elector({
+      candidate: { nodeId: id, url: `http://${id}:8080` },
+      lock: new MemoryLock(store, LEASE),
+      clock,
+      log: silentLogger,
+      leaseMs: LEASE,
+      renewDeadlineMs: DEADLINE,
+      retryMs: 250,
+      ...extra,
+    });
+  return { clock, store, make };
+}
+
+describe('elector', () => {
+  it('takes a free lease, and a second node follows it', async () => {
+    const { make } = setup();
+    const a = make('a');
+    const b = make('b');
+    assert.equal(await a.cycle(), 'promoted self to leader with epoch 1 because no node had ever held the lease');
+    assert.equal(await b.cycle(), 'following leader a (epoch 1) at http://a:8080');
+    assert.equal(a.isWritable(), true);
+    assert.equal(b.isWritable(), false);
+    assert.deepEqual(await b.checkWrite(), { ok: false, message: 'not leader; leader is http://a:8080' });
+    assert.deepEqual(await a.checkWrite(), { ok: true, epoch: 1 });
+  });
+
+  it('renews while the backend answers and keeps leading past the lease', async () => {
+    const { clock, make } = setup();
+    const a = make('a');
+    await a.cycle();
+    for (let i = 0; i < 10; i++) {
+      clock.advance(LEASE / 3);
+      await a.cycle();
+    }
+    assert.equal(a.lastSentence, 'leading with epoch 1; lease renewed');
+    assert.equal(a.isWritable(), true);
+  });
+
+  it('stops writing at the renew deadline when the backend is unreachable, before the lease can expire for others', async () => {
+    const { clock, store, make } = setup();
+    const a = make('a');
+    await a.cycle();
+    store.down = true;
+    clock.advance(LEASE / 3);
+    assert.match(await a.cycle(), /^still leading epoch 1 for \d+ ms although renewing failed: memory lock store is down$/);
+    assert.equal(a.isWritable(), true);
+    clock.advance(DEADLINE - LEASE / 3);
+    // No cycle ran, yet the lease is already invalid on our own clock: writes are refused.
+    assert.equal(a.isWritable(), false);
+    assert.equal((await a.checkWrite()).ok, false);
+    assert.equal(await a.cycle(), 'stepped down from epoch 1 because the lock could not be renewed for 2400 ms (memory lock store is down)');
+    assert.equal(a.role, 'passive');
+    assert.ok(DEADLINE < LEASE);
+  });
+
+  it('steps down at once when a newer epoch appears, and a push sees it first', async () => {
+    const { clock, store, make } = setup();
+    const a = make('a');
+    await a.cycle();
+    store.epoch = 7; // another node won an election a cannot see through its lease
+    assert.deepEqual(await a.checkWrite(), { ok: false, message: 'not leader; epoch 7 is newer than ours' });
+    assert.equal(a.role, 'passive');
+    assert.match(a.lastSentence, /stepped down from epoch 1 because a push found epoch 7 on the shared volume/);
+  });
+
+  it('a renew that finds a newer epoch steps down without releasing the other leader', async () => {
+    const { clock, store, make } = setup();
+    const a = make('a');
+    await a.cycle();
+    store.epoch = 5;
+    clock.advance(LEASE / 3);
+    assert.equal(await a.cycle(), 'stepped down from epoch 1 because epoch 5 on the shared volume is newer than ours (1)');
+  });
+
+  it('takes over when the leader stops renewing, with a higher epoch and the reason', async () => {
+    const { clock, make } = setup();
+    const a = make('a');
+    const b = make('b');
+    await a.cycle();
+    await b.cycle();
+    clock.advance(LEASE + 1); // a froze
+    assert.equal(await b.cycle(), 'promoted self to leader with epoch 2 because the lease of a (epoch 1) expired');
+    assert.equal(a.isWritable(), false, 'a refuses on its own clock, before any cycle');
+    clock.advance(1);
+    assert.equal(await a.cycle(), 'stepped down from epoch 1 because epoch 2 on the shared volume is newer than ours (1)');
+  });
+
+  it('the promotion guard keeps a passive from taking over, and --force overrides it once', async () => {
+    const { clock, make } = setup();
+    const a = make('a');
+    const b = make('b', { mayPromote: async () => 'it is behind' });
+    await a.cycle();
+    await b.cycle();
+    clock.advance(LEASE + 1);
+    assert.equal(await b.cycle(), 'stayed passive because it is behind');
+    b.forcePromotion = true;
+    assert.match(await b.cycle(), /^promoted self to leader with epoch 2 because the lease of a \(epoch 1\) expired \(forced by an operator/);
+  });
+
+  it('hands over: releases, then yields so another node takes the lease', async () => {
+    const { clock, make } = setup();
+    const a = make('a');
+    const b = make('b');
+    await a.cycle();
+    assert.equal(await a.handOver('an operator asked for it', 5000), 'released the lease of epoch 1 because an operator asked for it');
+    assert.match(await a.cycle(), /^stayed passive for \d+ ms more after handing over$/);
+    assert.equal(await b.cycle(), 'promoted self to leader with epoch 2 because a released the lease of epoch 1');
+    for (let t = 0; t < 6000; t += LEASE / 3) {
+      clock.advance(LEASE / 3);
+      await b.cycle();
+    }
+    assert.equal(await a.cycle(), 'following leader b (epoch 2) at http://b:8080');
+    await a.stop();
+    await b.stop();
+  });
+
+  it('rejects impossible timing at start', () => {
+    assert.throws(() => validateTiming({ leaseMs: 3000, renewDeadlineMs: 3000, retryMs: 250, lock: null }), /must be shorter than --lease-ms/);
+    assert.throws(() => validateTiming({ leaseMs: 3000, renewDeadlineMs: 200, retryMs: 250, lock: null }), /--retry-ms 250 must be shorter/);
+    assert.throws(() => validateTiming({ leaseMs: 1500, renewDeadlineMs: 1000, retryMs: 250, lock: null }), /at least 2000 ms/);
+    validateTiming({ leaseMs: 2500, renewDeadlineMs: 2000, retryMs: 250, lock: null });
+  });
+});
