@@ -70,7 +70,7 @@ describe('elector', () => {
   });
 
   it('steps down at once when a newer epoch appears, and a push sees it first', async () => {
-    const { clock, store, make } = setup();
+    const { store, make } = setup();
     const a = make('a');
     await a.cycle();
     store.epoch = 7; // another node won an election a cannot see through its lease
