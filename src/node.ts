@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import chokidar, { type FSWatcher } from 'chokidar';
 import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import { Authenticator, readClusterToken, type Principal } from './auth/tokens.js';
 import type { ServeConfig } from './config.js';
@@ -41,6 +42,7 @@ export class StargateNode {
   private readonly txns = new Map<string, Txn>();
   private inflightPushes = 0;
   private shuttingDown = false;
+  private watcher: FSWatcher | null = null;
   private readonly clustered: boolean;
 
   constructor(readonly cfg: ServeConfig, readonly log: Logger, lock?: LeaderLock, readonly clock: Clock = systemClock) {
@@ -85,6 +87,13 @@ export class StargateNode {
     await this.hooks.listen();
     this.replication.start();
     this.elector.start();
+    if (this.lock instanceof FileLock) {
+      // Polling every --retry-ms is the guarantee; a watch makes a released lease visible at once.
+      this.watcher = chokidar.watch(path.join(this.cfg.sharedDir, 'leader.json'), { ignoreInitial: true });
+      this.watcher.on('all', () => {
+        if (this.elector.role === 'passive') this.elector.wake();
+      });
+    }
 
     const app = createApp(this, (a) => this.replication.routes(a, (h) => this.auth.verify(h)));
     const listener = getRequestListener(app.fetch);
@@ -118,6 +127,7 @@ export class StargateNode {
     this.elector.drain();
     await this.elector.handOver(reason, null);
     await this.replication.stop();
+    await this.watcher?.close();
     this.server?.closeAllConnections();
     await this.hooks.close();
     await this.lock.close();
@@ -197,6 +207,14 @@ export class StargateNode {
     while (this.inflightPushes > 0 && this.clock.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     const s = await this.elector.handOver(`an operator asked for a switchover to an in-sync passive (${target})`, 2 * this.cfg.leaseMs);
     return { ok: true, message: s };
+  }
+
+  forcePromotion(): { ok: boolean; message: string } {
+    if (this.elector.role === 'leader') return { ok: false, message: 'this node already leads' };
+    this.elector.forcePromotion = true;
+    this.elector.wake();
+    this.log.warn('ha', { msg: 'an operator forced the next promotion: the promotion guard is skipped once; acknowledged pushes may be lost' });
+    return { ok: true, message: `${this.cfg.nodeId} will take the lease as soon as it is free, skipping the promotion guard once` };
   }
 
   async git(env: HttpBindings, method: string, service: Service, repo: string, pathInfo: string, who: Principal | null): Promise<number> {

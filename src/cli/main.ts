@@ -6,7 +6,7 @@ import { registerInit } from './init.js';
 import { registerToken } from './token.js';
 import { registerServe } from './serve.js';
 import { registerStatus } from './status.js';
-import { registerSwitchover } from './switchover.js';
+import { registerPromote, registerSwitchover } from './switchover.js';
 
 const program = new Command('stargate')
   .description('Active-passive high-availability Git smart-HTTP server')
@@ -18,6 +18,7 @@ registerToken(program);
 registerServe(program);
 registerStatus(program);
 registerSwitchover(program);
+registerPromote(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -21,9 +21,15 @@ export function registerServe(program: Command): void {
     const log = createLogger(cfg.logLevel, { node: cfg.nodeId });
     const node = new StargateNode(cfg, log, await createLock(cfg));
     await node.start();
-    let signals = 0;
+    let firstSignalAt = 0;
     const stop = (sig: string) => {
-      if (++signals > 1) process.exit(1);
+      // A second signal forces the exit; one arriving together with the first
+      // (Ctrl-C reaches the whole process group, and supervisors forward it) does not.
+      if (firstSignalAt) {
+        if (Date.now() - firstSignalAt > 1000) process.exit(1);
+        return;
+      }
+      firstSignalAt = Date.now();
       node
         .shutdown(`it received ${sig}`)
         .then(() => {

@@ -43,3 +43,24 @@ export function registerSwitchover(program: Command): void {
       process.exit(1);
     });
 }
+
+export function registerPromote(program: Command): void {
+  program
+    .command('promote')
+    .description('make a passive take the lease even if it may lack acknowledged pushes (DATA LOSS possible; see runbook)')
+    .requiredOption('--url <URL>', 'the passive to promote')
+    .option('--force', 'required: skip the promotion guard once')
+    .option('--user <NAME>', 'token name [STARGATE_USER]', process.env.STARGATE_USER)
+    .option('--token <TOKEN>', 'token [STARGATE_TOKEN]', process.env.STARGATE_TOKEN)
+    .action(async (o: { url: string; force?: boolean; user?: string; token?: string }) => {
+      if (!o.force) throw new Error('promote skips the promotion guard and may lose acknowledged pushes; repeat with --force if that is intended');
+      if (!o.user || !o.token) throw new Error('promote needs --user and --token');
+      const r = await fetch(`${o.url.replace(/\/$/, '')}/api/v1/ha/promote`, { method: 'POST', headers: { authorization: basicHeader(o.user, o.token) } });
+      const body = (await r.json().catch(() => ({}))) as { message?: string };
+      if (!r.ok) {
+        process.stderr.write(`stargate: promote refused: ${body.message ?? r.status}\n`);
+        process.exit(1);
+      }
+      process.stdout.write(`${body.message}\n`);
+    });
+}

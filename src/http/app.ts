@@ -41,6 +41,7 @@ export interface NodeApi {
   isShuttingDown(): boolean;
   git(env: HttpBindings, method: string, service: Service, repo: string, pathInfo: string, who: Principal | null): Promise<number>;
   switchover(): Promise<{ ok: boolean; message: string }>;
+  forcePromotion(): { ok: boolean; message: string };
 }
 
 type Env = { Bindings: HttpBindings; Variables: { principal: Principal | null; routeKind: string } };
@@ -97,6 +98,13 @@ export function createApp(node: NodeApi, extend?: (app: Hono<Env>) => void): Hon
     const who = node.auth.verify(c.req.header('authorization'));
     if (!who) return unauthorized(c);
     const r = await node.switchover();
+    return c.json(r, r.ok ? 200 : 409);
+  });
+
+  app.post('/api/v1/ha/promote', (c) => {
+    const who = node.auth.verify(c.req.header('authorization'));
+    if (!who) return unauthorized(c);
+    const r = node.forcePromotion();
     return c.json(r, r.ok ? 200 : 409);
   });
 
