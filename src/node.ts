@@ -27,6 +27,8 @@ interface Txn {
   repo: string;
   startedAt: number;
   epoch?: number;
+  /** Wall time at which pre-receive found this node the writer of `epoch`. */
+  checkedAt?: string;
   updates?: RefUpdate[];
   rejected?: string;
 }
@@ -241,7 +243,7 @@ export class StargateNode {
         },
         this.log,
       );
-      if (isPush) this.countTxn(txn, r.status, r.aborted);
+      if (isPush) this.countTxn(txn, r.refused ? 503 : r.status, r.aborted);
       return r.status;
     } finally {
       if (isPush) {
@@ -277,7 +279,10 @@ export class StargateNode {
   private async onHook(call: HookCall): Promise<HookAnswer> {
     const txn = this.txns.get(call.requestId);
     if (call.hook === 'post-receive') {
-      if (txn) txn.updates = call.updates;
+      if (txn) {
+        txn.updates = call.updates;
+        this.log.info('push_committed', { repo: txn.repo, epoch: txn.epoch, checked_at: txn.checkedAt, updates: call.updates.map((u) => `${u.ref} ${u.new}`) });
+      }
       return { exit: 0 };
     }
     const reject = (reason: string, a: HookAnswer): HookAnswer => {
@@ -291,6 +296,7 @@ export class StargateNode {
     const w = await this.elector.checkWrite();
     if (!w.ok) return reject('not_leader', { exit: 9, say: [w.message] });
     txn.epoch = w.epoch;
+    txn.checkedAt = new Date(this.clock.wall()).toISOString();
     // 2. sync-strict: refuse up front when no passive can confirm.
     const gate = this.replication.admit();
     if (gate) return reject('sync_refused', { exit: 11, say: [gate] });

@@ -37,6 +37,8 @@ export interface BackendResult {
   bytesOut: number;
   exitCode: number | null;
   aborted: boolean;
+  /** Set when the push moved refs but must not count as acknowledged (sync-strict). */
+  refused?: string;
 }
 
 const HOLD_LIMIT = 8 * 1024 * 1024;
@@ -182,12 +184,18 @@ export function runHttpBackend(req: IncomingMessage, res: ServerResponse, r: Bac
       if (holding) {
         const s = code === 0 && r.settle ? await r.settle() : {};
         if (s.error) {
-          // The client must not take this push as acknowledged.
-          result.status = 503;
-          res.statusCode = 503;
-          res.removeHeader('content-type');
-          res.setHeader('content-type', 'text/plain');
-          res.end(`${s.error}\n`);
+          // The client must not take this push as acknowledged. With side-band (what git
+          // negotiates) say why on the error band, so `git push` prints it; else a bare 503.
+          const body = Buffer.concat(held);
+          if (body.length > 4 && body[4] >= 1 && body[4] <= 3) {
+            res.end(Buffer.concat([pktLine(Buffer.concat([Buffer.from([3]), Buffer.from(`${s.error}\n`)])), Buffer.from('0000')]));
+          } else {
+            result.status = 503;
+            res.statusCode = 503;
+            res.setHeader('content-type', 'text/plain');
+            res.end(`${s.error}\n`);
+          }
+          result.refused = s.error;
           return finish();
         }
         flushHeld();
@@ -214,6 +222,10 @@ export function runHttpBackend(req: IncomingMessage, res: ServerResponse, r: Bac
       child.once('close', () => clearTimeout(t));
     });
   });
+}
+
+function pktLine(payload: Buffer): Buffer {
+  return Buffer.concat([Buffer.from((payload.length + 4).toString(16).padStart(4, '0')), payload]);
 }
 
 function kill(child: ChildProcess, sig: NodeJS.Signals): void {
