@@ -18,7 +18,8 @@ import { LockLostError, LockUnavailableError, errorMessage } from '../errors.js'
 import { systemClock, type Clock } from '../util/clock.js';
 import type { Candidate, LeaderLock, LeaderRecord, Lease, RecordExtras } from './lock.js';
 
-const KEEP_EPOCHS = 32;
+/** Epoch directories kept for post-mortems (their mtimes say when each leadership began). */
+const KEEP_EPOCHS = 1000;
 
 interface Held {
   lease: Lease;

@@ -118,7 +118,8 @@ export class NodeProc {
     return `http://127.0.0.1:${this.port}`;
   }
   start(): this {
-    this.logs = '';
+    // Logs accumulate across restarts (the chaos checker reads every run's audit lines).
+    if (this.logs) this.logs += `\n--- restart of ${this.id} ---\n`;
     const p = spawn(process.execPath, [STARGATE, 'serve', ...this.args], { env: { ...gitEnv(), ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     procs.add(p);
     p.stdout!.on('data', (d) => (this.logs += d));
