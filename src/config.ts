@@ -52,8 +52,8 @@ export const SERVE_OPTIONS: OptionSpec[] = [
   { flag: 'auth-file', kind: 'string', arg: 'FILE', help: 'token hashes written by `stargate token add`', default: 'DATA_DIR/auth.json' },
   { flag: 'cluster-token-file', kind: 'string', arg: 'FILE', help: 'shared secret passives use to mirror the leader (required with more than one node)' },
   { flag: 'shared-dir', kind: 'string', arg: 'DIR', help: 'shared volume holding the leader lock, epochs and leader record', default: 'DATA_DIR/lock' },
-  { flag: 'lock', kind: 'string', arg: 'etcd://HOST:PORT[,HOST:PORT]', help: 'use etcd instead of a shared directory for the lock' },
-  { flag: 'lease-ms', kind: 'int', arg: 'N', help: 'leader lease; a dead leader is replaced after at most this long', default: '2500' },
+  { flag: 'lock', kind: 'string', arg: 'etcd://HOST:PORT[,HOST:PORT][/PREFIX]', help: 'use etcd instead of a shared directory for the lock (key prefix default /stargate/)' },
+  { flag: 'lease-ms', kind: 'int', arg: 'N', help: 'leader lease; a dead leader is replaced after at most this long (etcd: whole seconds)', default: '2500; 3000 with --lock' },
   { flag: 'renew-deadline-ms', kind: 'int', arg: 'N', help: 'the leader stops writing when it has not renewed for this long (< lease)', default: 'lease*0.8' },
   { flag: 'retry-ms', kind: 'int', arg: 'N', help: 'how often passives try to take the lease (< renew deadline)', default: '250' },
   { flag: 'replication', kind: 'string', arg: 'sync|async|sync-strict', help: 'when a push is acknowledged (see runbook: durability)', default: 'sync' },
@@ -136,7 +136,7 @@ export function resolveServeConfig(flags: Raw, env: NodeJS.ProcessEnv = process.
   const dataDir = path.resolve(dataDirRaw);
 
   const { host: listenHost, port: listenPort } = parseListen(str('listen') ?? '127.0.0.1:8080', pick(spec('listen')).from);
-  const leaseMs = int('lease-ms', 2500);
+  const leaseMs = int('lease-ms', str('lock') ? 3000 : 2500);
   const renewDeadlineMs = int('renew-deadline-ms', Math.floor(leaseMs * 0.8));
   const retryMs = int('retry-ms', 250);
   const replication = str('replication') ?? 'sync';
@@ -183,14 +183,22 @@ export function resolveServeConfig(flags: Raw, env: NodeJS.ProcessEnv = process.
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(cfg.nodeId)) {
     throw new ConfigError(`--node-id: "${cfg.nodeId}" must be 1-63 letters, digits, dot, dash or underscore`);
   }
-  if (cfg.lock !== null && !/^etcd:\/\/[^/]+$/.test(cfg.lock)) {
-    throw new ConfigError(`--lock: expected etcd://HOST:PORT[,HOST:PORT], got "${cfg.lock}"`);
+  if (cfg.lock !== null && !/^etcd:\/\/[^/,]+(,[^/,]+)*(\/[A-Za-z0-9._\/-]*)?$/.test(cfg.lock)) {
+    throw new ConfigError(`--lock: expected etcd://HOST:PORT[,HOST:PORT][/PREFIX], got "${cfg.lock}"`);
   }
   return cfg;
 }
 
-/** client-go's rule: lease > renew deadline > retry period; proper-lockfile cannot go below 2 s. */
+/**
+ * client-go's rule: lease > renew deadline > retry period; proper-lockfile cannot go below 2 s.
+ * etcd leases are whole seconds and etcd lengthens leases below its minimum (2 s with its default
+ * election timeout), so with etcd the lease must be whole seconds, at least 2: the etcd lease TTL is
+ * then exactly --lease-ms and the renew-deadline rule keeps a deposed leader from writing.
+ */
 export function validateTiming(c: Pick<ServeConfig, 'leaseMs' | 'renewDeadlineMs' | 'retryMs' | 'lock'>): void {
+  if (c.lock !== null && (c.leaseMs % 1000 !== 0 || c.leaseMs < 2000)) {
+    throw new ConfigError(`--lease-ms ${c.leaseMs}: etcd leases are whole seconds, at least 2; use 2000, 3000, ...`);
+  }
   if (c.lock === null && c.leaseMs < 2000) {
     throw new ConfigError(`--lease-ms ${c.leaseMs}: the shared-directory lock needs a lease of at least 2000 ms`);
   }

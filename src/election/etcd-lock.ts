@@ -1,0 +1,309 @@
+/**
+ * etcd lock backend, for sites without a trustworthy shared volume.
+ *
+ * Keys under the prefix (default /stargate/):
+ *   leader   attached to an etcd lease; exists only while a node holds the lock.
+ *            Its create_revision is the epoch (fencing token) of that holder.
+ *   epoch    written in the same transaction that creates `leader`, never
+ *            leased: its mod_revision is the newest epoch ever allocated, even
+ *            after the holder's lease expired.
+ *   record   the leader record (JSON) passives read; only the holder of the
+ *            newest epoch can write it (compare-and-put on `epoch`).
+ *
+ * etcd revisions only grow, so every acquisition gets a strictly greater epoch
+ * and a deposed holder sees the newer one on its next read.
+ *
+ * Timing: etcd leases are whole seconds. The lease TTL is --lease-ms / 1000
+ * (config requires a whole number of seconds, at least 2: etcd lengthens
+ * shorter leases to its minimum). etcd can only expire the lease TTL seconds
+ * after it received our last keepalive, and renew() reports the local time at
+ * which that keepalive was *sent*; the elector stops writing renewDeadlineMs
+ * (< lease) after it, so a deposed leader stops before etcd can hand the lock
+ * to anyone else.
+ */
+import { ConstantBackoff, circuitBreaker, ConsecutiveBreaker, handleWhen, noop, retry } from 'cockatiel';
+import {
+  Etcd3,
+  EtcdLeaseInvalidError,
+  castGrpcError,
+  isRecoverableError,
+  type IKeyValue,
+  type ILeaseKeepAliveResponse,
+  type ITxnResponse,
+  type Namespace,
+} from 'etcd3';
+import { ConfigError, LockLostError, LockUnavailableError, StargateError, errorMessage } from '../errors.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import type { Candidate, LeaderLock, LeaderRecord, Lease, RecordExtras } from './lock.js';
+
+export interface EtcdLockOptions {
+  /** Key prefix; one Stargate cluster per prefix. */
+  prefix?: string;
+  /** Deadline of every single etcd call (default lease/4, between 200 and 2000 ms). */
+  callTimeoutMs?: number;
+  clock?: Clock;
+}
+
+interface Held {
+  lease: Lease;
+  /** etcd lease id (int64 as a decimal string). */
+  id: string;
+}
+
+const LEADER = 'leader';
+const EPOCH = 'epoch';
+const RECORD = 'record';
+
+export class EtcdLock implements LeaderLock {
+  readonly kind = 'etcd';
+  readonly prefix: string;
+  private readonly ttlSeconds: number;
+  private readonly callTimeoutMs: number;
+  private readonly clock: Clock;
+  private readonly client: Etcd3;
+  private readonly ns: Namespace;
+  private held: Held | null = null;
+  /** Lease changes (acquire, renew, release) run one at a time, even if a caller stopped waiting. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** TTL etcd actually granted (it may lengthen short leases); published as lease_ms. */
+  private grantedTtl: number;
+
+  constructor(readonly endpoints: string[], readonly leaseMs: number, opts: EtcdLockOptions = {}) {
+    if (endpoints.length === 0) throw new LockUnavailableError('etcd: no endpoints given');
+    this.prefix = opts.prefix ?? '/stargate/';
+    this.ttlSeconds = Math.max(1, Math.ceil(leaseMs / 1000));
+    this.grantedTtl = this.ttlSeconds;
+    this.callTimeoutMs = opts.callTimeoutMs ?? Math.min(2000, Math.max(200, Math.floor(leaseMs / 4)));
+    this.clock = opts.clock ?? systemClock;
+    const callTimeoutMs = this.callTimeoutMs;
+    this.client = new Etcd3({
+      hosts: endpoints,
+      // Every call carries a deadline: a hung etcd (or a black-holed route) costs one timeout, never a stuck loop.
+      defaultCallOptions: () => ({ deadline: Date.now() + callTimeoutMs }),
+      // Reconnect quickly once etcd is back (gRPC's default backoff grows to two minutes).
+      grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
+      faultHandling: {
+        // With several members, skip a failing one for a second; with one, never block calls.
+        host: () =>
+          endpoints.length > 1
+            ? circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(2) })
+            : noop,
+        // Try the other members once each; the HA loop itself is the retry.
+        global: endpoints.length > 1 ? retry(handleWhen(isRecoverableError), { maxAttempts: endpoints.length - 1, backoff: new ConstantBackoff(0) }) : noop,
+      },
+    });
+    this.ns = this.client.namespace(this.prefix);
+  }
+
+  tryAcquire(c: Candidate, extras: RecordExtras = {}): Promise<Lease | null> {
+    return this.serial(async () => {
+      // A previous acquisition the caller gave up waiting for: drop it, its freshness is unknown.
+      if (this.held) await this.dropHeld(this.held);
+      // 1. Cheap linearizable read first, so passives polling a live leader do not churn leases.
+      const current = await this.call(() => this.ns.get(LEADER).exec());
+      if (current.kvs.length > 0) return null;
+      // 2. A new etcd lease; its TTL starts when etcd grants it, after the caller's start time.
+      const grant = await this.call(() => this.ns.leaseClient.leaseGrant({ TTL: this.ttlSeconds, ID: 0 }));
+      const id = grant.ID;
+      this.grantedTtl = Math.max(this.ttlSeconds, Number(grant.TTL) || this.ttlSeconds);
+      try {
+        // 3. Create the leader key only if absent; the epoch key moves to the same revision.
+        const txn = await this.call(() =>
+          this.ns
+            .if(LEADER, 'Create', '==', 0)
+            .then(this.ns.put(LEADER).value(c.nodeId).lease(id), this.ns.put(EPOCH).value(c.nodeId))
+            .else(this.ns.get(LEADER))
+            .commit(),
+        );
+        let epoch: number;
+        if (txn.succeeded) epoch = Number(txn.header.revision);
+        else {
+          // A retried transaction may have applied already: then the key carries our lease.
+          const kv = rangeKv(txn);
+          if (!kv || kv.lease !== id) {
+            void this.revoke(id);
+            return null;
+          }
+          epoch = Number(kv.create_revision);
+        }
+        const lease: Lease = { nodeId: c.nodeId, url: c.url, epoch };
+        this.held = { lease, id };
+        // 4. Publish the leader record for passives.
+        if (!(await this.writeRecord(lease, extras, [LEADER, 'Create', epoch]))) {
+          this.held = null;
+          void this.revoke(id);
+          return null;
+        }
+        return lease;
+      } catch (err) {
+        this.held = null;
+        void this.revoke(id);
+        throw err;
+      }
+    });
+  }
+
+  renew(lease: Lease, extras: RecordExtras = {}): Promise<number> {
+    return this.serial(async () => {
+      const h = this.mine(lease);
+      // 1. Keepalive: etcd restarts the TTL when it receives this, which is after `sent`.
+      const sent = this.clock.now();
+      const res = await this.keepalive(h.id);
+      if (Number(res.TTL) <= 0) throw this.lost(`the etcd lease of epoch ${lease.epoch} expired`);
+      // 2. Rewrite the record only while the leader key is still the one we created.
+      if (!(await this.writeRecord(lease, extras, [LEADER, 'Create', lease.epoch]))) {
+        const top = await this.currentEpoch().catch(() => 0);
+        throw this.lost(top > lease.epoch ? `epoch ${top} in etcd is newer than ours (${lease.epoch})` : `the leader key of epoch ${lease.epoch} is gone from etcd`);
+      }
+      return sent;
+    });
+  }
+
+  release(lease: Lease, extras: RecordExtras = {}): Promise<void> {
+    return this.serial(async () => {
+      const h = this.held;
+      if (!h || h.lease.epoch !== lease.epoch) return;
+      this.held = null;
+      // Mark the record released and delete the leader key in one step, only if still ours.
+      await this.call(() =>
+        this.ns
+          .if(LEADER, 'Create', '==', lease.epoch)
+          .then(this.ns.put(RECORD).value(JSON.stringify(this.record(lease, { ...extras, released: true }))), this.ns.delete().key(LEADER))
+          .commit(),
+      ).catch(() => {});
+      await this.revoke(h.id);
+    });
+  }
+
+  async readLeader(): Promise<LeaderRecord | null> {
+    const res = await this.call(() => this.ns.get(RECORD).exec());
+    const kv = res.kvs[0];
+    if (!kv) return null;
+    try {
+      return JSON.parse(kv.value.toString('utf8')) as LeaderRecord;
+    } catch {
+      return null;
+    }
+  }
+
+  async currentEpoch(): Promise<number> {
+    const res = await this.call(() => this.ns.get(EPOCH).exec());
+    return res.kvs[0] ? Number(res.kvs[0].mod_revision) : 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.held) await this.release(this.held.lease).catch(() => {});
+    await this.queue.catch(() => {});
+    this.client.close();
+  }
+
+  /** Put the record if `cmp` holds; false when it does not (the lease is not ours). */
+  private async writeRecord(lease: Lease, extras: RecordExtras, cmp: [string, 'Create', number]): Promise<boolean> {
+    const txn = await this.call(() =>
+      this.ns
+        .if(cmp[0], cmp[1], '==', cmp[2])
+        .and(EPOCH, 'Mod', '==', lease.epoch)
+        .then(this.ns.put(RECORD).value(JSON.stringify(this.record(lease, extras))))
+        .commit(),
+    );
+    return txn.succeeded;
+  }
+
+  private record(lease: Lease, extras: RecordExtras): LeaderRecord {
+    return {
+      node_id: lease.nodeId,
+      url: lease.url,
+      epoch: lease.epoch,
+      renewed_at: new Date(this.clock.wall()).toISOString(),
+      lease_ms: this.grantedTtl * 1000,
+      ...extras,
+    };
+  }
+
+  /** One keepalive on a short-lived stream (bounded by the call deadline). */
+  private keepalive(id: string): Promise<ILeaseKeepAliveResponse> {
+    return this.call(async () => {
+      const stream = await this.ns.leaseClient.leaseKeepAlive();
+      try {
+        return await new Promise<ILeaseKeepAliveResponse>((resolve, reject) => {
+          stream.on('data', resolve);
+          stream.on('error', (err: Error) => reject(castGrpcError(err)));
+          stream.on('end', () => reject(new LockUnavailableError('etcd closed the keepalive stream')));
+          stream.write({ ID: id });
+        });
+      } finally {
+        // Half-close: etcd ends the stream; later errors were already caught above.
+        stream.end();
+      }
+    });
+  }
+
+  private async revoke(id: string): Promise<void> {
+    await this.call(() => this.ns.leaseClient.leaseRevoke({ ID: id })).catch(() => {});
+  }
+
+  private async dropHeld(h: Held): Promise<void> {
+    this.held = null;
+    await this.call(() => this.ns.if(LEADER, 'Create', '==', h.lease.epoch).then(this.ns.delete().key(LEADER)).commit()).catch(() => {});
+    await this.revoke(h.id);
+  }
+
+  private mine(lease: Lease): Held {
+    const h = this.held;
+    if (!h || h.lease.epoch !== lease.epoch) throw new LockLostError(`epoch ${lease.epoch} is not held by this node`);
+    return h;
+  }
+
+  private lost(why: string): LockLostError {
+    const h = this.held;
+    this.held = null;
+    if (h) void this.revoke(h.id);
+    return new LockLostError(why);
+  }
+
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(op, op);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Every etcd call goes through here: a local deadline on top of gRPC's, and
+   * client errors turned into the lock's two error types.
+   */
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        fn(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new LockUnavailableError(`etcd ${this.endpoints.join(',')} did not answer within ${this.callTimeoutMs} ms`)), this.callTimeoutMs + 50);
+        }),
+      ]);
+    } catch (err) {
+      throw this.translate(err);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private translate(err: unknown): StargateError {
+    if (err instanceof StargateError) return err;
+    if (err instanceof EtcdLeaseInvalidError) return new LockLostError(`etcd lease is gone: ${errorMessage(err)}`);
+    return new LockUnavailableError(`etcd ${this.endpoints.join(',')}: ${errorMessage(err)}`, { cause: (err as Error)?.name });
+  }
+}
+
+function rangeKv(txn: ITxnResponse): IKeyValue | undefined {
+  return txn.responses[0]?.response_range?.kvs[0];
+}
+
+/** `etcd://HOST:PORT[,HOST:PORT][/PREFIX]` → endpoints and key prefix. */
+export function parseEtcdUrl(url: string): { endpoints: string[]; prefix: string } {
+  const m = /^etcd:\/\/([^/]+)(\/.*)?$/.exec(url);
+  if (!m) throw new ConfigError(`--lock ${url}: expected etcd://HOST:PORT[,HOST:PORT][/PREFIX]`);
+  const endpoints = m[1].split(',').filter(Boolean);
+  let prefix = m[2] && m[2] !== '/' ? m[2] : '/stargate';
+  if (!prefix.endsWith('/')) prefix += '/';
+  return { endpoints, prefix };
+}
