@@ -70,8 +70,9 @@ export class FileLock implements LeaderLock {
     state.freshSince = start;
     state.release = release;
     try {
+      const previous = await this.readLeader();
       const epoch = await this.allocateEpoch();
-      state.lease = { nodeId: c.nodeId, url: c.url, epoch };
+      state.lease = { nodeId: c.nodeId, url: c.url, epoch, previous };
       this.held = state;
       await this.writeRecord(state.lease, extras);
       return state.lease;

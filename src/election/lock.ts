@@ -28,6 +28,8 @@ export interface Lease {
   readonly nodeId: string;
   readonly url: string;
   readonly epoch: number;
+  /** The leader record this acquisition replaced, read under the lock (when the backend can tell). */
+  readonly previous?: LeaderRecord | null;
 }
 
 export type RecordExtras = Pick<LeaderRecord, 'replication' | 'released' | 'yield_until'>;

@@ -33,7 +33,7 @@ export class MemoryLock implements LeaderLock {
     const epoch = ++s.epoch;
     s.holder = { nodeId: c.nodeId, epoch, expiresAt: now + this.leaseMs };
     this.held = epoch;
-    const lease = { nodeId: c.nodeId, url: c.url, epoch };
+    const lease = { nodeId: c.nodeId, url: c.url, epoch, previous: s.record ? { ...s.record } : null };
     this.write(lease, extras);
     return lease;
   }

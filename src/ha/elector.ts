@@ -45,6 +45,7 @@ export class Elector {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<string> | null = null;
   private rerun = false;
+  private promoted: string | null = null;
 
   constructor(private readonly o: ElectorOptions) {
     this.lastCycleAt = o.clock.now();
@@ -112,6 +113,11 @@ export class Elector {
       this.o.log.info('ha', { msg: sentence, role: this.role, epoch: this.epoch });
       this.lastSentence = sentence;
     }
+    if (this.promoted) {
+      const why = this.promoted;
+      this.promoted = null;
+      this.o.onRoleChange?.('leader', why);
+    }
     return sentence;
   }
 
@@ -161,7 +167,8 @@ export class Elector {
         this.o.onAcquireFailure?.('contended');
         return leader ? `following leader ${leader.node_id} (epoch ${leader.epoch}) at ${leader.url}` : 'stayed passive: the lease is held but no leader record was written yet';
       }
-      const why = !leader ? 'no node had ever held the lease' : leader.released ? `${leader.node_id} released the lease of epoch ${leader.epoch}` : `the lease of ${leader.node_id} (epoch ${leader.epoch}) expired`;
+      const prev = lease.previous !== undefined ? lease.previous : leader;
+      const why = !prev ? 'no node had ever held the lease' : prev.released ? `${prev.node_id} released the lease of epoch ${prev.epoch}` : `the lease of ${prev.node_id} (epoch ${prev.epoch}) expired`;
       this.lease = lease;
       this.role = 'leader';
       this.validUntil = start + this.o.renewDeadlineMs;
@@ -170,7 +177,7 @@ export class Elector {
       const forced = this.forcePromotion;
       this.forcePromotion = false;
       const s = `promoted self to leader with epoch ${lease.epoch} because ${why}${forced ? ' (forced by an operator, skipping the promotion guard)' : ''}`;
-      this.o.onRoleChange?.('leader', s);
+      this.promoted = s; // announced by cycle() right after the sentence is logged
       return s;
     } catch (err) {
       this.o.onAcquireFailure?.('error');
