@@ -197,7 +197,7 @@ export async function startCluster(n: number, opts: { repos?: string[]; extraArg
     for (const r of repos) runSync(process.execPath, [STARGATE, 'init', '--data-dir', dataDir, '--repo', r]);
     const port = await freePort();
     const args = ['--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--node-id', id, '--auth-file', authFile, '--cluster-token-file', clusterTokenFile];
-    if (n > 1 || opts.shared) args.push('--shared-dir', sharedDir);
+    if ((n > 1 || opts.shared) && !opts.extraArgs?.includes('--lock')) args.push('--shared-dir', sharedDir);
     args.push(...(opts.extraArgs ?? []));
     nodes.push(new NodeProc(id, dataDir, port, args, opts.env ?? {}));
   }
