@@ -65,6 +65,12 @@ export class EtcdLock implements LeaderLock {
   private held: Held | null = null;
   /** Lease changes (acquire, renew, release) run one at a time, even if a caller stopped waiting. */
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * Leases we gave up but could not revoke (etcd was unreachable). etcd
+   * restores leases with a fresh TTL when it restarts, so revoking them as soon
+   * as etcd answers again lets another node take over without waiting a lease.
+   */
+  private readonly orphans = new Set<string>();
   /** TTL etcd actually granted (it may lengthen short leases); published as lease_ms. */
   private grantedTtl: number;
 
@@ -99,6 +105,7 @@ export class EtcdLock implements LeaderLock {
     return this.serial(async () => {
       // A previous acquisition the caller gave up waiting for: drop it, its freshness is unknown.
       if (this.held) await this.dropHeld(this.held);
+      for (const id of this.orphans) await this.revoke(id);
       // 1. Cheap linearizable read first, so passives polling a live leader do not churn leases.
       const current = await this.call(() => this.ns.get(LEADER).exec());
       if (current.kvs.length > 0) return null;
@@ -238,8 +245,15 @@ export class EtcdLock implements LeaderLock {
     });
   }
 
+  /** Best effort; on failure remember the lease and retry on the next acquisition attempt. */
   private async revoke(id: string): Promise<void> {
-    await this.call(() => this.ns.leaseClient.leaseRevoke({ ID: id })).catch(() => {});
+    try {
+      await this.call(() => this.ns.leaseClient.leaseRevoke({ ID: id }));
+      this.orphans.delete(id);
+    } catch (err) {
+      if (err instanceof LockLostError) this.orphans.delete(id); // already gone in etcd
+      else this.orphans.add(id);
+    }
   }
 
   private async dropHeld(h: Held): Promise<void> {
