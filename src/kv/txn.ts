@@ -17,6 +17,16 @@ import { advanceLocalRefs, committerIdent, fetchTips, gitDate, jitter, openRepo,
 
 export const MAX_ATTEMPTS = 25;
 
+/** GIT_KV_TRACE=1 prints how long each phase of a transaction took, on stderr. */
+const trace = process.env.GIT_KV_TRACE === '1' || process.env.GIT_KV_TRACE === 'true';
+let mark = performance.now();
+function phase(name: string): void {
+  if (!trace) return;
+  const now = performance.now();
+  process.stderr.write(`git kv: trace ${name} ${(now - mark).toFixed(1)} ms\n`);
+  mark = now;
+}
+
 export interface TxnOptions {
   ns: string;
   remote: string;
@@ -43,7 +53,9 @@ export async function runTxn(ops: Op[], opts: TxnOptions, repoIn?: Repo): Promis
   const iref = indexRef(opts.ns);
   let lastRace = '';
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    phase(`attempt ${attempt} start`);
     await fetchTips(repo, opts.remote, opts.ns);
+    phase('fetch');
     const cat = new CatFile(repo.env);
     let built: BuiltTxn | null;
     let currentTree: string;
@@ -61,12 +73,15 @@ export async function runTxn(ops: Op[], opts: TxnOptions, repoIn?: Repo): Promis
       const dels = ops.filter((o) => o.op === 'del').map((o) => o.key);
       return { ns: opts.ns, committed: false, attempts: attempt, tree: currentTree, set: [], deleted: [], missing: [...new Set(dels)] };
     }
+    phase(`build (${built.objects.size} objects)`);
     await writeObjects(repo, built.objects);
+    phase('store');
     const updates = [
       { ref: lref, oid: built.ledgerCommit },
       { ref: iref, oid: built.indexCommit },
     ];
     const outcome = await pushAtomic(repo, opts.remote, updates);
+    phase(`push (${outcome.kind})`);
     if (outcome.kind === 'ok') {
       await advanceLocalRefs(repo, updates);
       return {
