@@ -4,15 +4,13 @@
  * Local refs/kv/<ns> and refs/kv-index/<ns> mirror what the remote had when we
  * last talked to it; they are a cache, force-updated on every fetch.
  */
-import crypto from 'node:crypto';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GitError } from '../errors.js';
 import { run, type RunOptions, type RunResult } from '../git/spawn.js';
 import { KvError } from './errors.js';
 import { indexRef, ledgerRef } from './keys.js';
-import { looseObject, type HashAlgo, type ObjectSet } from './objects.js';
+import type { HashAlgo } from './objects.js';
 
 export interface Repo {
   gitDir: string;
@@ -108,41 +106,6 @@ async function fetchPresent(repo: Repo, remote: string, refs: string[], fetch: (
   }
   const gone = refs.filter((r) => !present.has(r));
   if (gone.length) await gitIn(repo, 'clearing stale local ledger refs', ['update-ref', '--stdin'], { input: gone.map((r) => `delete ${r}\n`).join('') });
-}
-
-/**
- * Stores the transaction's new objects the way git does, without a process:
- * loose objects for a handful, one pack and its index for many. Files are
- * written under a temporary name and renamed into place, the index last, so
- * readers never see a partial pack.
- */
-export async function writeObjects(repo: Repo, objects: ObjectSet): Promise<void> {
-  if (objects.size === 0) return;
-  try {
-    if (objects.size <= 64) {
-      for (const [oid, { type, data }] of objects.objects) {
-        const dir = path.join(repo.objectsDir, oid.slice(0, 2));
-        const file = path.join(dir, oid.slice(2));
-        if (fs.existsSync(file)) continue;
-        fs.mkdirSync(dir, { recursive: true });
-        placeFile(dir, file, looseObject(type, data));
-      }
-      return;
-    }
-    const { pack, idx, checksum } = objects.toPack();
-    const dir = path.join(repo.objectsDir, 'pack');
-    fs.mkdirSync(dir, { recursive: true });
-    placeFile(dir, path.join(dir, `pack-${checksum}.pack`), pack);
-    placeFile(dir, path.join(dir, `pack-${checksum}.idx`), idx);
-  } catch (e) {
-    throw new KvError('KV_IO', `storing ${objects.size} new object(s) in ${repo.objectsDir} failed: ${(e as Error).message}`);
-  }
-}
-
-function placeFile(dir: string, final: string, body: Buffer): void {
-  const tmp = path.join(dir, `tmp_kv_${process.pid}_${crypto.randomBytes(6).toString('hex')}`);
-  fs.writeFileSync(tmp, body, { mode: 0o444 });
-  fs.renameSync(tmp, final);
 }
 
 /** After a successful push: local refs follow, so the next fetch negotiates from there. Best effort. */

@@ -13,7 +13,8 @@ import { buildTxn, readState, type BuiltTxn, type Op } from './ledger.js';
 import { indexRef, ledgerRef } from './keys.js';
 import { EMPTY_TREE } from './objects.js';
 import { pushAtomic } from './push.js';
-import { advanceLocalRefs, committerIdent, fetchTips, gitDate, jitter, openRepo, writeObjects, type Repo } from './repo.js';
+import { writeObjects } from './pack.js';
+import { advanceLocalRefs, committerIdent, fetchTips, gitDate, jitter, openRepo, type Repo } from './repo.js';
 
 export const MAX_ATTEMPTS = 25;
 

@@ -13,9 +13,9 @@ import type { HookCall } from '../../src/git/hook-server.js';
 import { CatFile } from '../../src/kv/catfile.js';
 import { buildTxn, editTree, readState, type Op } from '../../src/kv/ledger.js';
 import { indexRef, keyPaths, ledgerRef } from '../../src/kv/keys.js';
-import { BLOB_MODE, EMPTY_TREE, ObjectSet, compress, hashObject, parseTrailers, serializeTree } from '../../src/kv/objects.js';
+import { BLOB_MODE, EMPTY_TREE, ObjectSet, hashObject, parseTrailers, serializeTree } from '../../src/kv/objects.js';
 import { ledgerPolicy } from '../../src/kv/policy.js';
-import { writeObjects } from '../../src/kv/repo.js';
+import { buildPack, compress, writeObjects } from '../../src/kv/pack.js';
 import { cleanup, gitEnv, percentile, run, tempDir } from '../helpers/cluster.js';
 
 const ZERO = '0'.repeat(40);
@@ -27,7 +27,7 @@ const g = async (args: string[], input?: string | Buffer) => {
   return r.stdout.trim();
 };
 async function store(objects: ObjectSet) {
-  await writeObjects({ gitDir: dir, objectsDir: path.join(dir, 'objects'), algo: 'sha1', env: env() }, objects);
+  await writeObjects({ objectsDir: path.join(dir, 'objects') }, objects);
 }
 async function build(ops: Op[], ns = 'main') {
   const cat = new CatFile(env());
@@ -78,7 +78,7 @@ describe('git objects built in-process', () => {
       const b = crypto.randomBytes(n);
       assert.ok(zlib.inflateSync(compress(b)).equals(b), `zlib round trip of ${n} bytes`);
     }
-    const { pack, idx, checksum } = objects.toPack();
+    const { pack, idx, checksum } = buildPack(objects);
     const file = path.join(tempDir(), `pack-${checksum}.pack`);
     fs.writeFileSync(file, pack);
     await g(['index-pack', file]);
