@@ -53,8 +53,8 @@ export const SERVE_OPTIONS: OptionSpec[] = [
   { flag: 'cluster-token-file', kind: 'string', arg: 'FILE', help: 'shared secret passives use to mirror the leader (required with more than one node)' },
   { flag: 'shared-dir', kind: 'string', arg: 'DIR', help: 'shared volume holding the leader lock, epochs and leader record', default: 'DATA_DIR/lock' },
   { flag: 'lock', kind: 'string', arg: 'etcd://HOST:PORT[,HOST:PORT][/PREFIX]', help: 'use etcd instead of a shared directory for the lock (key prefix default /stargate/)' },
-  { flag: 'lease-ms', kind: 'int', arg: 'N', help: 'leader lease; a dead leader is replaced after at most this long (etcd: whole seconds)', default: '2500; 3000 with --lock' },
-  { flag: 'renew-deadline-ms', kind: 'int', arg: 'N', help: 'the leader stops writing when it has not renewed for this long (< lease)', default: 'lease*0.8' },
+  { flag: 'lease-ms', kind: 'int', arg: 'N', help: 'leader lease; a dead leader is replaced after at most this long (etcd: at least 2500)', default: '2500' },
+  { flag: 'renew-deadline-ms', kind: 'int', arg: 'N', help: 'the leader stops writing when it has not renewed for this long (< lease; etcd: < its etcd lease)', default: 'lease*0.8; etcd: 0.9 * etcd lease' },
   { flag: 'retry-ms', kind: 'int', arg: 'N', help: 'how often passives try to take the lease (< renew deadline)', default: '250' },
   { flag: 'replication', kind: 'string', arg: 'sync|async|sync-strict', help: 'when a push is acknowledged (see runbook: durability)', default: 'sync' },
   { flag: 'sync-timeout-ms', kind: 'int', arg: 'N', help: 'how long a push waits for a passive before sync degrades', default: '3000' },
@@ -136,8 +136,8 @@ export function resolveServeConfig(flags: Raw, env: NodeJS.ProcessEnv = process.
   const dataDir = path.resolve(dataDirRaw);
 
   const { host: listenHost, port: listenPort } = parseListen(str('listen') ?? '127.0.0.1:8080', pick(spec('listen')).from);
-  const leaseMs = int('lease-ms', str('lock') ? 3000 : 2500);
-  const renewDeadlineMs = int('renew-deadline-ms', Math.floor(leaseMs * 0.8));
+  const leaseMs = int('lease-ms', 2500);
+  const renewDeadlineMs = int('renew-deadline-ms', str('lock') ? Math.floor(etcdLeaseTtlSeconds(leaseMs) * 1000 * 0.9) : Math.floor(leaseMs * 0.8));
   const retryMs = int('retry-ms', 250);
   const replication = str('replication') ?? 'sync';
   if (replication !== 'sync' && replication !== 'async' && replication !== 'sync-strict') {
@@ -189,15 +189,32 @@ export function resolveServeConfig(flags: Raw, env: NodeJS.ProcessEnv = process.
   return cfg;
 }
 
+/** etcd revokes expired leases on a 500 ms tick, so a dead holder's key can outlive its TTL by that much. */
+export const ETCD_EXPIRY_CHECK_MS = 500;
+
+/**
+ * The etcd lease TTL (whole seconds) behind --lease-ms: what is left of the lease after etcd's
+ * expiry tick, rounded down, so that a dead leader is still replaced within --lease-ms.
+ */
+export function etcdLeaseTtlSeconds(leaseMs: number): number {
+  return Math.floor((leaseMs - ETCD_EXPIRY_CHECK_MS) / 1000);
+}
+
 /**
  * client-go's rule: lease > renew deadline > retry period; proper-lockfile cannot go below 2 s.
- * etcd leases are whole seconds and etcd lengthens leases below its minimum (2 s with its default
- * election timeout), so with etcd the lease must be whole seconds, at least 2: the etcd lease TTL is
- * then exactly --lease-ms and the renew-deadline rule keeps a deposed leader from writing.
+ * With etcd the lease that fences a deposed leader is the etcd lease (etcdLeaseTtlSeconds), which
+ * must be at least 2 s (etcd silently lengthens shorter ones), and the leader must stop writing
+ * before it can run out: renew deadline < etcd lease.
  */
 export function validateTiming(c: Pick<ServeConfig, 'leaseMs' | 'renewDeadlineMs' | 'retryMs' | 'lock'>): void {
-  if (c.lock !== null && (c.leaseMs % 1000 !== 0 || c.leaseMs < 2000)) {
-    throw new ConfigError(`--lease-ms ${c.leaseMs}: etcd leases are whole seconds, at least 2; use 2000, 3000, ...`);
+  if (c.lock !== null) {
+    const ttlMs = etcdLeaseTtlSeconds(c.leaseMs) * 1000;
+    if (ttlMs < 2000) {
+      throw new ConfigError(`--lease-ms ${c.leaseMs}: with etcd the lease must be at least 2500 ms (an etcd lease of at least 2 s, plus ${ETCD_EXPIRY_CHECK_MS} ms for etcd to notice it expired)`);
+    }
+    if (!(c.renewDeadlineMs < ttlMs)) {
+      throw new ConfigError(`--renew-deadline-ms ${c.renewDeadlineMs} must be shorter than the etcd lease of ${ttlMs} ms that --lease-ms ${c.leaseMs} gives (lease minus ${ETCD_EXPIRY_CHECK_MS} ms, rounded down to whole seconds), or a deposed leader could still write`);
+    }
   }
   if (c.lock === null && c.leaseMs < 2000) {
     throw new ConfigError(`--lease-ms ${c.leaseMs}: the shared-directory lock needs a lease of at least 2000 ms`);

@@ -13,13 +13,14 @@
  * etcd revisions only grow, so every acquisition gets a strictly greater epoch
  * and a deposed holder sees the newer one on its next read.
  *
- * Timing: etcd leases are whole seconds. The lease TTL is --lease-ms / 1000
- * (config requires a whole number of seconds, at least 2: etcd lengthens
- * shorter leases to its minimum). etcd can only expire the lease TTL seconds
- * after it received our last keepalive, and renew() reports the local time at
- * which that keepalive was *sent*; the elector stops writing renewDeadlineMs
- * (< lease) after it, so a deposed leader stops before etcd can hand the lock
- * to anyone else.
+ * Timing: etcd leases are whole seconds and etcd revokes expired ones on a
+ * 500 ms tick. The TTL is --lease-ms minus that tick, rounded down to whole
+ * seconds (etcdLeaseTtlSeconds; config requires at least 2 s, etcd's minimum),
+ * so a dead leader is replaced within --lease-ms. etcd can only expire the
+ * lease TTL seconds after it received our last keepalive, and renew() reports
+ * the local time at which that keepalive was *sent*; config keeps the renew
+ * deadline below the TTL, so a deposed leader stops writing before etcd can
+ * hand the lock to anyone else.
  */
 import { ConstantBackoff, circuitBreaker, ConsecutiveBreaker, handleWhen, noop, retry } from 'cockatiel';
 import {
@@ -32,6 +33,7 @@ import {
   type ITxnResponse,
   type Namespace,
 } from 'etcd3';
+import { ETCD_EXPIRY_CHECK_MS, etcdLeaseTtlSeconds } from '../config.js';
 import { ConfigError, LockLostError, LockUnavailableError, StargateError, errorMessage } from '../errors.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { Candidate, LeaderLock, LeaderRecord, Lease, RecordExtras } from './lock.js';
@@ -77,7 +79,7 @@ export class EtcdLock implements LeaderLock {
   constructor(readonly endpoints: string[], readonly leaseMs: number, opts: EtcdLockOptions = {}) {
     if (endpoints.length === 0) throw new LockUnavailableError('etcd: no endpoints given');
     this.prefix = opts.prefix ?? '/stargate/';
-    this.ttlSeconds = Math.max(1, Math.ceil(leaseMs / 1000));
+    this.ttlSeconds = Math.max(1, etcdLeaseTtlSeconds(leaseMs));
     this.grantedTtl = this.ttlSeconds;
     this.callTimeoutMs = opts.callTimeoutMs ?? Math.min(2000, Math.max(200, Math.floor(leaseMs / 4)));
     this.clock = opts.clock ?? systemClock;
@@ -222,7 +224,8 @@ export class EtcdLock implements LeaderLock {
       url: lease.url,
       epoch: lease.epoch,
       renewed_at: new Date(this.clock.wall()).toISOString(),
-      lease_ms: this.grantedTtl * 1000,
+      // How long a dead holder can block others: the lease, or more if etcd granted a longer TTL.
+      lease_ms: Math.max(this.leaseMs, this.grantedTtl * 1000 + ETCD_EXPIRY_CHECK_MS),
       ...extras,
     };
   }
