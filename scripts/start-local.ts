@@ -28,6 +28,12 @@ if (!fs.existsSync(authFile)) {
     .pop()!;
 }
 
+// `git kv` runs `git-kv` from PATH: offer a bin directory holding just that.
+const binDir = path.join(home, 'bin');
+fs.mkdirSync(binDir, { recursive: true });
+const kvLink = path.join(binDir, 'git-kv');
+if (!fs.existsSync(kvLink)) fs.symlinkSync(path.join(root, 'dist/src/kv/cli.js'), kvLink);
+
 const nodes: Array<{ id: string; port: number; proc: ChildProcess }> = [];
 for (const [i, port] of ports.entries()) {
   const id = `node-${'ab'[i]}`;
@@ -60,7 +66,8 @@ Stargate local pair is running (data, logs and the shared lock directory in ${ho
 ${token ? `\nToken for user "demo" (shown only now):\n  ${token}\n` : ''}
 Try it:
   git clone http://demo:${t}@127.0.0.1:${ports[0]}/kv.git && cd kv
-  git kv set greeting hello && git kv get greeting        # needs dist/src/kv on PATH as git-kv, see README
+  export PATH="${binDir}:$PATH"                            # puts git-kv on PATH for \`git kv\`
+  git kv set greeting hello && git kv get greeting
   node ${path.relative(process.cwd(), cli)} status --url http://127.0.0.1:${ports[0]}
 Try a failover:
   kill -9 <pid of the leader>     # the other node leads within ~2.5 s; pushes to it succeed
