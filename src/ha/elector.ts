@@ -132,7 +132,7 @@ export class Elector {
     this.lastRenewAttempt = now;
     try {
       // 2. Renew; the backend checks the epoch on the shared volume first.
-      const freshSince = await withTimeout(this.o.lock.renew(lease, this.o.extras?.()), this.o.renewDeadlineMs);
+      const freshSince = await withTimeout(this.renewSerially(lease), this.o.renewDeadlineMs);
       this.validUntil = freshSince + this.o.renewDeadlineMs;
       if (this.o.clock.now() >= this.validUntil) {
         return this.stepDown(`stepped down from epoch ${lease.epoch} because the lease was not renewed within ${this.o.renewDeadlineMs} ms`, true);
@@ -224,11 +224,23 @@ export class Elector {
     return { ok: true, epoch };
   }
 
+  /**
+   * Record writes never overlap, and each takes the replication facts at the
+   * moment it starts: an older write (say, an in-sync set that still lists a
+   * passive) can never land after a newer one.
+   */
+  private renewChain: Promise<unknown> = Promise.resolve();
+  private renewSerially(lease: Lease): Promise<number> {
+    const next = this.renewChain.then(() => this.o.lock.renew(lease, this.o.extras?.()));
+    this.renewChain = next.catch(() => {});
+    return next;
+  }
+
   /** Rewrite the leader record now (e.g. the in-sync set shrank); throws if that fails. */
   async publishNow(): Promise<void> {
     const lease = this.lease;
     if (this.role !== 'leader' || !lease) return;
-    const fresh = await withTimeout(this.o.lock.renew(lease, this.o.extras?.()), this.o.renewDeadlineMs);
+    const fresh = await withTimeout(this.renewSerially(lease), this.o.renewDeadlineMs);
     if (this.lease === lease) this.validUntil = Math.max(this.validUntil, fresh + this.o.renewDeadlineMs);
   }
 
