@@ -87,9 +87,15 @@ export class Replication {
     this.publisher.end();
   }
 
+  /**
+   * Replication facts for the leader record. Also asked while acquiring (still
+   * passive): a new leader starts with nobody in sync, and says so from its
+   * very first record.
+   */
   recordExtras(): RecordExtras {
-    if (this.role !== 'leader') return {};
-    return { replication: { mode: this.d.cfg.replication, in_sync: this.publisher.inSyncIds(), degraded: this.publisher.degraded } };
+    const mode = this.d.cfg.replication;
+    if (this.role !== 'leader') return { replication: { mode, in_sync: [], degraded: mode !== 'async' } };
+    return { replication: { mode, in_sync: this.publisher.inSyncIds(), degraded: this.publisher.degraded } };
   }
 
   /**
