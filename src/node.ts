@@ -43,6 +43,7 @@ export class StargateNode {
   private server: http.Server | null = null;
   private readonly txns = new Map<string, Txn>();
   private inflightPushes = 0;
+  private lastPushActivity = -Infinity;
   private shuttingDown = false;
   private watcher: FSWatcher | null = null;
   private readonly clustered: boolean;
@@ -123,9 +124,12 @@ export class StargateNode {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     this.log.info('shutdown', { msg: `shutting down: ${reason}; waiting for ${this.inflightPushes} in-flight push(es)` });
+    // No new connections; requests on open ones still run, since one `git push` is several
+    // requests on one keep-alive connection. Wait until pushes have been quiet for a moment.
     this.server?.close();
     const deadline = this.clock.now() + this.cfg.shutdownTimeoutMs;
-    while (this.inflightPushes > 0 && this.clock.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const quiet = () => this.inflightPushes === 0 && this.clock.now() - this.lastPushActivity > 300;
+    while (!quiet() && this.clock.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     this.elector.drain();
     await this.elector.handOver(reason, null);
     await this.replication.stop();
@@ -141,9 +145,6 @@ export class StargateNode {
   }
   get allowAnonymousRead() {
     return this.cfg.allowAnonymousRead;
-  }
-  isShuttingDown() {
-    return this.shuttingDown;
   }
 
   health(): { ok: boolean; checks: Record<string, unknown> } {
@@ -222,9 +223,10 @@ export class StargateNode {
   async git(env: HttpBindings, method: string, service: Service, repo: string, pathInfo: string, who: Principal | null): Promise<number> {
     const requestId = crypto.randomBytes(8).toString('hex');
     const isPush = service === 'git-receive-pack' && method === 'POST';
+    if (service === 'git-receive-pack') this.lastPushActivity = this.clock.now();
     const txn: Txn = { repo, startedAt: this.clock.now() };
     if (isPush) {
-      this.inflightPushes++;
+      this.metrics.pushesInFlight.set(++this.inflightPushes);
       this.txns.set(requestId, txn);
     }
     try {
@@ -247,7 +249,8 @@ export class StargateNode {
       return r.status;
     } finally {
       if (isPush) {
-        this.inflightPushes--;
+        this.lastPushActivity = this.clock.now();
+        this.metrics.pushesInFlight.set(--this.inflightPushes);
         this.txns.delete(requestId);
       }
     }

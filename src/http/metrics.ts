@@ -47,6 +47,11 @@ export function createMetrics() {
       help: 'Refs preserved under refs/stargate/diverged/ instead of being overwritten',
       registers: [registry],
     }),
+    pushesInFlight: new client.Gauge({
+      name: 'stargate_pushes_in_flight',
+      help: 'Receive-pack requests being served (a draining node waits for these)',
+      registers: [registry],
+    }),
     httpRequests: new client.Counter({
       name: 'stargate_http_requests_total',
       help: 'HTTP requests by route kind and status',

@@ -1,5 +1,6 @@
 /** Issue 2: one node serving Git over smart HTTP, safely. Real git, real server process. */
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -194,6 +195,25 @@ describe('git over smart HTTP (single node)', () => {
     assert.match(m, /^stargate_txn_accepted_total [1-9]/m);
     assert.match(m, /stargate_ha_leader_changes_total\{event="became_leader"\} 1/);
     assert.match(m, /stargate_txn_latency_seconds_bucket/);
+  });
+
+  it('SIGTERM lets an in-flight push finish before the node exits', async () => {
+    const n = c.nodes[0];
+    const w = await workTree();
+    fs.writeFileSync(path.join(w, 'payload.bin'), crypto.randomBytes(40 * 1024 * 1024));
+    await git(['add', '.'], w);
+    await git(['commit', '-q', '-m', 'payload'], w);
+    const head = (await git(['rev-parse', 'HEAD'], w)).stdout.trim();
+    const pushing = git(['push', url, 'HEAD:refs/heads/inflight'], w);
+    await waitFor('the push to be in flight', async () => /^stargate_pushes_in_flight 1$/m.test(await (await fetch(`${n.url}/metrics`)).text()), 20_000, 5);
+    const exited = n.stop('SIGTERM');
+    const p = await pushing;
+    assert.equal(p.code, 0, p.stderr);
+    assert.equal(await exited, 0);
+    assert.equal((await remoteRefs(n.dataDir)).get('refs/heads/inflight'), head);
+    n.start();
+    await n.waitUp();
+    await waitFor('node leads again', () => n.ready());
   });
 
   it('SIGTERM: the node exits 0 and releases its lease', async () => {
