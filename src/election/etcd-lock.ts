@@ -22,12 +22,11 @@
  * deadline below the TTL, so a deposed leader stops writing before etcd can
  * hand the lock to anyone else.
  */
-import { ConstantBackoff, circuitBreaker, ConsecutiveBreaker, handleWhen, noop, retry } from 'cockatiel';
+import { noop } from 'cockatiel';
 import {
   Etcd3,
   EtcdLeaseInvalidError,
   castGrpcError,
-  isRecoverableError,
   type IKeyValue,
   type ILeaseKeepAliveResponse,
   type ITxnResponse,
@@ -41,7 +40,10 @@ import type { Candidate, LeaderLock, LeaderRecord, Lease, RecordExtras } from '.
 export interface EtcdLockOptions {
   /** Key prefix; one Stargate cluster per prefix. */
   prefix?: string;
-  /** Deadline of every single etcd call (default lease/4, between 200 and 2000 ms). */
+  /**
+   * Budget of one etcd operation (default lease/4, between 200 and 2000 ms). With several
+   * members it is split into one attempt per member, so a hung member costs one slice.
+   */
   callTimeoutMs?: number;
   clock?: Clock;
 }
@@ -61,9 +63,12 @@ export class EtcdLock implements LeaderLock {
   readonly prefix: string;
   private readonly ttlSeconds: number;
   private readonly callTimeoutMs: number;
+  /** Deadline of one attempt on one member. */
+  private readonly attemptMs: number;
   private readonly clock: Clock;
-  private readonly client: Etcd3;
-  private readonly ns: Namespace;
+  /** One client per member: calls stick to the member that last answered and move on when it fails. */
+  private readonly members: { endpoint: string; client: Etcd3; ns: Namespace }[];
+  private current = 0;
   private held: Held | null = null;
   /** Lease changes (acquire, renew, release) run one at a time, even if a caller stopped waiting. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -83,45 +88,47 @@ export class EtcdLock implements LeaderLock {
     this.grantedTtl = this.ttlSeconds;
     this.callTimeoutMs = opts.callTimeoutMs ?? Math.min(2000, Math.max(200, Math.floor(leaseMs / 4)));
     this.clock = opts.clock ?? systemClock;
-    const callTimeoutMs = this.callTimeoutMs;
-    this.client = new Etcd3({
-      hosts: endpoints,
-      // Every call carries a deadline: a hung etcd (or a black-holed route) costs one timeout, never a stuck loop.
-      defaultCallOptions: () => ({ deadline: Date.now() + callTimeoutMs }),
-      // Reconnect quickly once etcd is back (gRPC's default backoff grows to two minutes).
-      grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
-      faultHandling: {
-        // With several members, skip a failing one for a second; with one, never block calls.
-        host: () =>
-          endpoints.length > 1
-            ? circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(2) })
-            : noop,
-        // Try the other members once each; the HA loop itself is the retry.
-        global: endpoints.length > 1 ? retry(handleWhen(isRecoverableError), { maxAttempts: endpoints.length - 1, backoff: new ConstantBackoff(0) }) : noop,
-      },
+    const attemptMs = (this.attemptMs = Math.max(100, Math.floor(this.callTimeoutMs / endpoints.length)));
+    this.members = endpoints.map((endpoint) => {
+      const client = new Etcd3({
+        hosts: endpoint,
+        // Every call carries a deadline: a hung member (or a black-holed route) costs one attempt, never a stuck loop.
+        defaultCallOptions: () => ({ deadline: Date.now() + attemptMs }),
+        // Reconnect quickly once etcd is back (gRPC's default backoff grows to two minutes).
+        grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
+        // No circuit breaker or retry inside the client: call() chooses the member and retries.
+        faultHandling: { host: () => noop, global: noop },
+      });
+      return { endpoint, client, ns: client.namespace(this.prefix) };
     });
-    this.ns = this.client.namespace(this.prefix);
   }
 
   tryAcquire(c: Candidate, extras: RecordExtras = {}): Promise<Lease | null> {
     return this.serial(async () => {
       // A previous acquisition the caller gave up waiting for: drop it, its freshness is unknown.
       if (this.held) await this.dropHeld(this.held);
-      for (const id of this.orphans) await this.revoke(id);
       // 1. Cheap linearizable read first, so passives polling a live leader do not churn leases.
-      const current = await this.call(() => this.ns.get(LEADER).exec());
-      if (current.kvs.length > 0) return null;
+      const current = await this.call((ns) => ns.get(LEADER).exec());
+      // A lease this node gave up during an outage may still hold the key (etcd restores leases
+      // with a fresh TTL when it restarts): revoke it now rather than wait it out.
+      const holder = current.kvs[0];
+      if (this.orphans.size > 0) {
+        const ours = holder !== undefined && this.orphans.has(holder.lease);
+        await Promise.all([...this.orphans].map((id) => this.revoke(id)));
+        if (ours && this.orphans.has(holder.lease)) return null;
+        if (!ours && holder) return null;
+      } else if (holder) return null;
       // 2. A new etcd lease; its TTL starts when etcd grants it, after the caller's start time.
-      const grant = await this.call(() => this.ns.leaseClient.leaseGrant({ TTL: this.ttlSeconds, ID: 0 }));
+      const grant = await this.call((ns) => ns.leaseClient.leaseGrant({ TTL: this.ttlSeconds, ID: 0 }));
       const id = grant.ID;
       this.grantedTtl = Math.max(this.ttlSeconds, Number(grant.TTL) || this.ttlSeconds);
       try {
         // 3. Create the leader key only if absent; the epoch key moves to the same revision.
-        const txn = await this.call(() =>
-          this.ns
+        const txn = await this.call((ns) =>
+          ns
             .if(LEADER, 'Create', '==', 0)
-            .then(this.ns.put(LEADER).value(c.nodeId).lease(id), this.ns.put(EPOCH).value(c.nodeId))
-            .else(this.ns.get(LEADER))
+            .then(ns.put(LEADER).value(c.nodeId).lease(id), ns.put(EPOCH).value(c.nodeId))
+            .else(ns.get(LEADER))
             .commit(),
         );
         let epoch: number;
@@ -174,10 +181,10 @@ export class EtcdLock implements LeaderLock {
       if (!h || h.lease.epoch !== lease.epoch) return;
       this.held = null;
       // Mark the record released and delete the leader key in one step, only if still ours.
-      await this.call(() =>
-        this.ns
+      await this.call((ns) =>
+        ns
           .if(LEADER, 'Create', '==', lease.epoch)
-          .then(this.ns.put(RECORD).value(JSON.stringify(this.record(lease, { ...extras, released: true }))), this.ns.delete().key(LEADER))
+          .then(ns.put(RECORD).value(JSON.stringify(this.record(lease, { ...extras, released: true }))), ns.delete().key(LEADER))
           .commit(),
       ).catch(() => {});
       await this.revoke(h.id);
@@ -185,7 +192,7 @@ export class EtcdLock implements LeaderLock {
   }
 
   async readLeader(): Promise<LeaderRecord | null> {
-    const res = await this.call(() => this.ns.get(RECORD).exec());
+    const res = await this.call((ns) => ns.get(RECORD).exec());
     const kv = res.kvs[0];
     if (!kv) return null;
     try {
@@ -196,23 +203,23 @@ export class EtcdLock implements LeaderLock {
   }
 
   async currentEpoch(): Promise<number> {
-    const res = await this.call(() => this.ns.get(EPOCH).exec());
+    const res = await this.call((ns) => ns.get(EPOCH).exec());
     return res.kvs[0] ? Number(res.kvs[0].mod_revision) : 0;
   }
 
   async close(): Promise<void> {
     if (this.held) await this.release(this.held.lease).catch(() => {});
     await this.queue.catch(() => {});
-    this.client.close();
+    for (const m of this.members) m.client.close();
   }
 
   /** Put the record if `cmp` holds; false when it does not (the lease is not ours). */
   private async writeRecord(lease: Lease, extras: RecordExtras, cmp: [string, 'Create', number]): Promise<boolean> {
-    const txn = await this.call(() =>
-      this.ns
+    const txn = await this.call((ns) =>
+      ns
         .if(cmp[0], cmp[1], '==', cmp[2])
         .and(EPOCH, 'Mod', '==', lease.epoch)
-        .then(this.ns.put(RECORD).value(JSON.stringify(this.record(lease, extras))))
+        .then(ns.put(RECORD).value(JSON.stringify(this.record(lease, extras))))
         .commit(),
     );
     return txn.succeeded;
@@ -232,8 +239,8 @@ export class EtcdLock implements LeaderLock {
 
   /** One keepalive on a short-lived stream (bounded by the call deadline). */
   private keepalive(id: string): Promise<ILeaseKeepAliveResponse> {
-    return this.call(async () => {
-      const stream = await this.ns.leaseClient.leaseKeepAlive();
+    return this.call(async (ns) => {
+      const stream = await ns.leaseClient.leaseKeepAlive();
       try {
         return await new Promise<ILeaseKeepAliveResponse>((resolve, reject) => {
           stream.on('data', resolve);
@@ -251,7 +258,7 @@ export class EtcdLock implements LeaderLock {
   /** Best effort; on failure remember the lease and retry on the next acquisition attempt. */
   private async revoke(id: string): Promise<void> {
     try {
-      await this.call(() => this.ns.leaseClient.leaseRevoke({ ID: id }));
+      await this.call((ns) => ns.leaseClient.leaseRevoke({ ID: id }));
       this.orphans.delete(id);
     } catch (err) {
       if (err instanceof LockLostError) this.orphans.delete(id); // already gone in etcd
@@ -261,7 +268,7 @@ export class EtcdLock implements LeaderLock {
 
   private async dropHeld(h: Held): Promise<void> {
     this.held = null;
-    await this.call(() => this.ns.if(LEADER, 'Create', '==', h.lease.epoch).then(this.ns.delete().key(LEADER)).commit()).catch(() => {});
+    await this.call((ns) => ns.if(LEADER, 'Create', '==', h.lease.epoch).then(ns.delete().key(LEADER)).commit()).catch(() => {});
     await this.revoke(h.id);
   }
 
@@ -285,16 +292,34 @@ export class EtcdLock implements LeaderLock {
   }
 
   /**
-   * Every etcd call goes through here: a local deadline on top of gRPC's, and
-   * client errors turned into the lock's two error types.
+   * Every etcd call goes through here: up to one attempt per member, starting
+   * with the one that answered last, each with a local deadline on top of
+   * gRPC's, and client errors turned into the lock's two error types. Every operation retried here is idempotent or checks whether
+   * its first attempt applied (tryAcquire).
    */
-  private async call<T>(fn: () => Promise<T>): Promise<T> {
+  private async call<T>(fn: (ns: Namespace) => Promise<T>): Promise<T> {
+    let last: StargateError | null = null;
+    for (let attempt = 0; attempt < this.members.length; attempt++) {
+      const i = this.current;
+      try {
+        return await this.attempt(() => fn(this.members[i].ns));
+      } catch (err) {
+        last = err as StargateError;
+        if (!(last instanceof LockUnavailableError)) throw last;
+        // Move on to the next member, unless a concurrent call already did.
+        if (this.current === i) this.current = (i + 1) % this.members.length;
+      }
+    }
+    throw last!;
+  }
+
+  private async attempt<T>(fn: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
         fn(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new LockUnavailableError(`etcd ${this.endpoints.join(',')} did not answer within ${this.callTimeoutMs} ms`)), this.callTimeoutMs + 50);
+          timer = setTimeout(() => reject(new LockUnavailableError(`etcd ${this.endpoints.join(',')} did not answer within ${this.attemptMs} ms`)), this.attemptMs + 50);
         }),
       ]);
     } catch (err) {

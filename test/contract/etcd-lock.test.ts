@@ -99,7 +99,7 @@ describe('etcd lock: etcd-specific guarantees', { skip }, () => {
     const tookAfter = performance.now() - freshSince;
     // The holder's renew deadline (< TTL_MS, enforced by config) ends before this.
     assert.ok(tookAfter >= TTL_MS, `b took the lock ${Math.round(tookAfter)} ms after a's last renewal started (etcd lease ${TTL_MS} ms)`);
-    assert.ok(tookAfter <= LEASE + 100, `takeover ${Math.round(tookAfter)} ms is within the lease (${LEASE} ms) plus b's 20 ms polling`);
+    assert.ok(tookAfter <= LEASE + 500, `takeover ${Math.round(tookAfter)} ms is within the lease (${LEASE} ms) plus 0.5 s for polling and load`);
     assert.ok(lb.epoch > la.epoch);
     await assert.rejects(a.renew(la), (e: unknown) => e instanceof LockLostError);
     assert.equal(await a.currentEpoch(), lb.epoch, 'the deposed holder reads the newer epoch');
