@@ -294,15 +294,16 @@ export class EtcdLock implements LeaderLock {
   /**
    * Every etcd call goes through here: up to one attempt per member, starting
    * with the one that answered last, each with a local deadline on top of
-   * gRPC's, and client errors turned into the lock's two error types. Every operation retried here is idempotent or checks whether
-   * its first attempt applied (tryAcquire).
+   * gRPC's, and client errors turned into the lock's two error types. Every
+   * operation retried here is idempotent or checks whether its first attempt
+   * applied (tryAcquire).
    */
   private async call<T>(fn: (ns: Namespace) => Promise<T>): Promise<T> {
     let last: StargateError | null = null;
     for (let attempt = 0; attempt < this.members.length; attempt++) {
       const i = this.current;
       try {
-        return await this.attempt(() => fn(this.members[i].ns));
+        return await this.attempt(this.members[i].endpoint, () => fn(this.members[i].ns));
       } catch (err) {
         last = err as StargateError;
         if (!(last instanceof LockUnavailableError)) throw last;
@@ -310,29 +311,30 @@ export class EtcdLock implements LeaderLock {
         if (this.current === i) this.current = (i + 1) % this.members.length;
       }
     }
+    if (this.members.length > 1) throw new LockUnavailableError(`no etcd member answered (${this.members.length} tried); last: ${last!.message}`);
     throw last!;
   }
 
-  private async attempt<T>(fn: () => Promise<T>): Promise<T> {
+  private async attempt<T>(endpoint: string, fn: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
         fn(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new LockUnavailableError(`etcd ${this.endpoints.join(',')} did not answer within ${this.attemptMs} ms`)), this.attemptMs + 50);
+          timer = setTimeout(() => reject(new LockUnavailableError(`etcd ${endpoint} did not answer within ${this.attemptMs} ms`)), this.attemptMs + 50);
         }),
       ]);
     } catch (err) {
-      throw this.translate(err);
+      throw this.translate(endpoint, err);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private translate(err: unknown): StargateError {
+  private translate(endpoint: string, err: unknown): StargateError {
     if (err instanceof StargateError) return err;
     if (err instanceof EtcdLeaseInvalidError) return new LockLostError(`etcd lease is gone: ${errorMessage(err)}`);
-    return new LockUnavailableError(`etcd ${this.endpoints.join(',')}: ${errorMessage(err)}`, { cause: (err as Error)?.name });
+    return new LockUnavailableError(`etcd ${endpoint}: ${errorMessage(err)}`, { cause: (err as Error)?.name });
   }
 }
 
