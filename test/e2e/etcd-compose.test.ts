@@ -39,8 +39,9 @@ describe('compose/docker-compose.etcd.yml', { skip: haveCompose ? false : 'docke
     const r = await run('docker-compose', ['-f', FILE, 'config']);
     assert.equal(r.code, 0, r.stderr);
     const services = (await run('docker-compose', ['-f', FILE, 'config', '--services'])).stdout.trim().split('\n').sort();
-    assert.deepEqual(services, ['etcd', 'node-a', 'node-b', 'setup']);
+    assert.deepEqual(services, ['etcd', 'front', 'node-a', 'node-b', 'setup']);
     assert.match(r.stdout, /--advertise-client-urls=http:\/\/etcd:2379/);
+    assert.doesNotMatch(r.stdout, /:\/shared/, 'no shared lock volume is mounted');
 
     const known = new Set(SERVE_OPTIONS.map((o) => envName(o.flag)));
     const ids = new Set<string>();
