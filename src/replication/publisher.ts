@@ -161,8 +161,9 @@ export class Publisher {
         }
       }
     }
-    // A demotion must be on the shared volume before we acknowledge anything.
-    if (!(await this.pendingPublish)) return { error: 'sync refused: the smaller in-sync set could not be recorded on the lock backend' };
+    // A demotion must be on the shared volume before we acknowledge anything. A publish that
+    // failed earlier (e.g. during a lock-volume outage) is retried now rather than held forever.
+    if (!(await this.pendingPublish) && !(await this.publish())) return { error: 'sync refused: the smaller in-sync set could not be recorded on the lock backend' };
     return {};
   }
 
