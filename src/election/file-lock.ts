@@ -46,7 +46,7 @@ export class FileLock implements LeaderLock {
     fs.mkdirSync(this.epochsDir, { recursive: true });
   }
 
-  async tryAcquire(c: Candidate, extras: RecordExtras = {}): Promise<Lease | null> {
+  async tryAcquire(c: Candidate, extras: RecordExtras = {}, floor = 0): Promise<Lease | null> {
     if (this.held) throw new Error('tryAcquire while holding the lease');
     const state: Held = { lease: null as unknown as Lease, release: async () => {}, freshSince: 0, compromised: null, keepDir: false };
     const start = this.clock.now();
@@ -71,7 +71,7 @@ export class FileLock implements LeaderLock {
     state.release = release;
     try {
       const previous = await this.readLeader();
-      const epoch = await this.allocateEpoch();
+      const epoch = await this.allocateEpoch(floor);
       state.lease = { nodeId: c.nodeId, url: c.url, epoch, previous };
       this.held = state;
       await this.writeRecord(state.lease, extras);
@@ -91,6 +91,10 @@ export class FileLock implements LeaderLock {
       // Someone else won a later election; the lock directory is theirs now.
       h.keepDir = true;
       throw this.lost(h, `epoch ${top} on the shared volume is newer than ours (${lease.epoch})`);
+    }
+    if (top < lease.epoch) {
+      h.keepDir = true;
+      throw this.lost(h, `the shared volume's newest epoch is ${top}, below ours (${lease.epoch}): it was reset or replaced`);
     }
     try {
       await this.writeRecord(lease, extras);
@@ -134,9 +138,10 @@ export class FileLock implements LeaderLock {
   }
 
   /** mkdir is atomic: whoever creates epochs/N owns epoch N. */
-  private async allocateEpoch(): Promise<number> {
+  private async allocateEpoch(floor: number): Promise<number> {
+    await fsp.mkdir(this.epochsDir, { recursive: true });
     const names = await fsp.readdir(this.epochsDir);
-    let n = maxEpoch(names) + 1;
+    let n = Math.max(maxEpoch(names), floor) + 1;
     for (;;) {
       try {
         await fsp.mkdir(path.join(this.epochsDir, String(n)));

@@ -39,11 +39,13 @@ export interface LeaderLock {
   readonly leaseMs: number;
   /**
    * Take the lease if nobody holds it (or the holder's lease expired) and
-   * allocate a new epoch strictly greater than every earlier one. Returns null
+   * allocate a new epoch strictly greater than every earlier one and than
+   * `floor` (the highest epoch this node has seen: a shared directory that was
+   * reset or replaced must not hand out old epochs again). Returns null
    * when another live node holds it. Never waits. Throws LockUnavailableError
    * when the backend cannot be reached.
    */
-  tryAcquire(candidate: Candidate, extras?: RecordExtras): Promise<Lease | null>;
+  tryAcquire(candidate: Candidate, extras?: RecordExtras, floor?: number): Promise<Lease | null>;
   /**
    * Extend the lease and rewrite the leader record. Resolves to the local
    * monotonic time from which the lease is known to be fresh for others (the

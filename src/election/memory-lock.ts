@@ -25,12 +25,12 @@ export class MemoryLock implements LeaderLock {
     if (this.store.down) throw new LockUnavailableError('memory lock store is down');
   }
 
-  async tryAcquire(c: Candidate, extras: RecordExtras = {}): Promise<Lease | null> {
+  async tryAcquire(c: Candidate, extras: RecordExtras = {}, floor = 0): Promise<Lease | null> {
     this.check();
     const s = this.store;
     const now = s.clock.now();
     if (s.holder && s.holder.expiresAt > now && s.holder.nodeId !== c.nodeId) return null;
-    const epoch = ++s.epoch;
+    const epoch = (s.epoch = Math.max(s.epoch, floor) + 1);
     s.holder = { nodeId: c.nodeId, epoch, expiresAt: now + this.leaseMs };
     this.held = epoch;
     const lease = { nodeId: c.nodeId, url: c.url, epoch, previous: s.record ? { ...s.record } : null };
@@ -43,6 +43,7 @@ export class MemoryLock implements LeaderLock {
     const s = this.store;
     const now = s.clock.now();
     if (s.epoch > lease.epoch) throw new LockLostError(`epoch ${s.epoch} on the shared volume is newer than ours (${lease.epoch})`);
+    if (s.epoch < lease.epoch) throw new LockLostError(`the shared volume's newest epoch is ${s.epoch}, below ours (${lease.epoch}): it was reset or replaced`);
     if (!s.holder || s.holder.epoch !== lease.epoch || s.holder.expiresAt <= now) {
       throw new LockLostError(`lease of epoch ${lease.epoch} expired`);
     }

@@ -45,6 +45,9 @@ export class Elector {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<string> | null = null;
   private rerun = false;
+  /** The highest epoch this node has seen, and the newest leader record: kept across a shared-volume reset. */
+  private highestSeen = 0;
+  private bestRecord: LeaderRecord | null = null;
   private promoted: string | null = null;
 
   constructor(private readonly o: ElectorOptions) {
@@ -105,6 +108,12 @@ export class Elector {
     this.timer = setTimeout(() => this.wake(), every);
   }
 
+  private remember(r: LeaderRecord | null): void {
+    if (!r) return;
+    this.highestSeen = Math.max(this.highestSeen, r.epoch);
+    if (!this.bestRecord || r.epoch >= this.bestRecord.epoch) this.bestRecord = r;
+  }
+
   /** One HA cycle: snapshot -> decision -> action -> sentence. */
   async cycle(): Promise<string> {
     const sentence = this.role === 'leader' ? await this.leadCycle() : await this.followCycle();
@@ -153,7 +162,9 @@ export class Elector {
     try {
       // 1. Snapshot the leader record.
       this.leader = await withTimeout(this.o.lock.readLeader(), this.o.renewDeadlineMs);
-      const leader = this.leader;
+      this.remember(this.leader);
+      // A missing or older record (shared volume reset) must not erase what we knew.
+      const leader = this.bestRecord && (!this.leader || this.leader.epoch < this.bestRecord.epoch) ? this.bestRecord : this.leader;
       this.o.onFollow?.(leader);
       // 2. After a switchover, leave the lease to the others for a while.
       if (this.o.clock.now() < this.yieldUntil) return `stayed passive for ${Math.round(this.yieldUntil - this.o.clock.now())} ms more after handing over`;
@@ -162,7 +173,7 @@ export class Elector {
       if (veto) return `stayed passive because ${veto}`;
       // 4. Try to take the lease.
       const start = this.o.clock.now();
-      const lease = await withTimeout(this.o.lock.tryAcquire(this.o.candidate, this.o.extras?.()), this.o.renewDeadlineMs);
+      const lease = await withTimeout(this.o.lock.tryAcquire(this.o.candidate, this.o.extras?.(), this.highestSeen), this.o.renewDeadlineMs);
       if (!lease) {
         this.o.onAcquireFailure?.('contended');
         return leader ? `following leader ${leader.node_id} (epoch ${leader.epoch}) at ${leader.url}` : 'stayed passive: the lease is held but no leader record was written yet';
@@ -170,6 +181,7 @@ export class Elector {
       const prev = lease.previous !== undefined ? lease.previous : leader;
       const why = !prev ? 'no node had ever held the lease' : prev.released ? `${prev.node_id} released the lease of epoch ${prev.epoch}` : `the lease of ${prev.node_id} (epoch ${prev.epoch}) expired`;
       this.lease = lease;
+      this.highestSeen = Math.max(this.highestSeen, lease.epoch);
       this.role = 'leader';
       this.validUntil = start + this.o.renewDeadlineMs;
       this.lastRenewAttempt = start;
@@ -213,12 +225,13 @@ export class Elector {
     } catch (err) {
       return notLeader(`cannot confirm the epoch (${errorMessage(err)})`);
     }
-    if (top > epoch) {
-      const s = await this.stepDown(`stepped down from epoch ${epoch} because a push found epoch ${top} on the shared volume`, false);
+    if (top !== epoch) {
+      const why = top > epoch ? `a push found epoch ${top} on the shared volume` : `a push found the shared volume's newest epoch at ${top}, below ours: it was reset or replaced`;
+      const s = await this.stepDown(`stepped down from epoch ${epoch} because ${why}`, false);
       this.o.log.info('ha', { msg: s, role: this.role, epoch: top });
       this.lastSentence = s;
       this.wake();
-      return notLeader(`epoch ${top} is newer than ours`);
+      return notLeader(top > epoch ? `epoch ${top} is newer than ours` : 'the shared volume was reset');
     }
     if (!this.isWritable() || this.lease?.epoch !== epoch) return notLeader('lease not renewed in time');
     return { ok: true, epoch };

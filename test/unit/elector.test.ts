@@ -130,6 +130,37 @@ describe('elector', () => {
     await b.stop();
   });
 
+  it('a reset shared volume (epochs start over) fences the old leader, and no node reuses an old epoch', async () => {
+    const { clock, store, make } = setup();
+    store.epoch = 4;
+    const a = make('a');
+    const b = make('b');
+    assert.match(await a.cycle(), /^promoted self to leader with epoch 5/);
+    assert.equal(await b.cycle(), 'following leader a (epoch 5) at http://a:8080');
+    // The volume is replaced by an empty one: no epochs, no record, no holder.
+    store.epoch = 0;
+    store.record = null;
+    store.holder = null;
+    assert.deepEqual(await a.checkWrite(), { ok: false, message: 'not leader; the shared volume was reset' });
+    assert.match(a.lastSentence, /stepped down from epoch 5 because a push found the shared volume's newest epoch at 0, below ours: it was reset or replaced/);
+    clock.advance(1);
+    assert.match(await b.cycle(), /^promoted self to leader with epoch 6 /, 'b allocates above the highest epoch it has seen');
+  });
+
+  it('the promotion guard still applies when the leader record vanished with the volume', async () => {
+    const { clock, store, make } = setup();
+    const a = make('a', { extras: () => ({ replication: { mode: 'sync', in_sync: [], degraded: true } }) });
+    const b = make('b', {
+      mayPromote: async (leader) => (leader && !leader.replication?.in_sync.includes('b') ? `${leader.node_id} did not count b as in sync` : null),
+    });
+    await a.cycle();
+    await b.cycle();
+    store.record = null;
+    store.holder = null;
+    clock.advance(LEASE + 1);
+    assert.equal(await b.cycle(), 'stayed passive because a did not count b as in sync');
+  });
+
   it('rejects impossible timing at start', () => {
     assert.throws(() => validateTiming({ leaseMs: 3000, renewDeadlineMs: 3000, retryMs: 250, lock: null }), /must be shorter than --lease-ms/);
     assert.throws(() => validateTiming({ leaseMs: 3000, renewDeadlineMs: 200, retryMs: 250, lock: null }), /--retry-ms 250 must be shorter/);
