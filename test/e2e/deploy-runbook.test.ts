@@ -107,31 +107,43 @@ describe('runbook procedures', () => {
     assert.equal((await kv(c, a, 'set', 'after-replace', 'ok')).code, 0, 'sync writes are acknowledged again');
   });
 
-  it('shared volume loss: the leader steps down, nobody leads; an epochs/<timestamp> directory brings the newest node back as leader', async () => {
+  it('shared volume loss: wiped while running, the leader steps down and writes resume above the old epoch; wiped with every node down, epochs/<timestamp> and the newest node first', async () => {
     const c = await startCluster(2);
     const [a, b] = c.nodes;
     await kvInit();
     await waitFor('node-b in sync', () => inSync(a, 'node-b'), 15_000);
     assert.equal((await kv(c, a, 'set', 'k', 'v1')).code, 0);
-    for (const f of fs.readdirSync(c.sharedDir)) fs.rmSync(path.join(c.sharedDir, f), { recursive: true, force: true });
-    await waitFor('node-a steps down', async () => !(await a.ready()), 2500 + 1000);
-    assert.equal(await b.ready(), false);
-    await waitFor('the step-down sentence', () => /stepped down from epoch 1 because/.test(a.logs), 3000);
-    const kvSet = await kv(c, a, 'set', 'k', 'refused');
-    assert.equal(kvSet.code, 9, 'no writes without the lock');
-    // Runbook: stop the other node, recreate the directory with an epoch above every earlier one.
-    await b.stop('SIGTERM');
+    const wipe = () => {
+      for (const f of fs.readdirSync(c.sharedDir)) fs.rmSync(path.join(c.sharedDir, f), { recursive: true, force: true });
+    };
+    // 1. Content lost while the nodes run: the leader steps down, then a node leads a higher epoch.
+    wipe();
+    await waitFor('node-a steps down', () => /stepped down from epoch 1 because/.test(a.logs), 2500 + 1000);
+    const leader = await c.waitLeader(5000);
+    const epoch = (await leader.status()).epoch;
+    assert.ok(epoch > 1, `new epoch ${epoch} above the lost one`);
+    assert.equal(leaderRecord(c).node_id, leader.id);
+    assert.equal((await kv(c, leader, 'set', 'k', 'v2')).code, 0);
+    const other = leader === a ? b : a;
+    await waitFor('the other node in sync', () => inSync(leader, other.id), 15_000);
+    assert.equal((await statusJson(a.url)).code, 0);
+
+    // 2. Content lost with every node down: recreate with epochs/<timestamp>, newest node first.
+    await other.stop('SIGTERM');
+    await leader.stop('SIGTERM');
+    wipe();
     const stamp = Math.floor(Date.now() / 1000);
     fs.mkdirSync(path.join(c.sharedDir, 'epochs', String(stamp)), { recursive: true });
-    await waitFor('node-a leads again', () => a.ready(), 5000);
-    assert.equal((await a.status()).epoch, stamp + 1);
-    b.start();
-    await b.waitUp();
-    await waitFor('node-b follows the new epoch', async () => (await b.status()).epoch === stamp + 1 && inSync(a, 'node-b'), 15_000);
-    assert.equal(leaderRecord(c).node_id, 'node-a');
-    const v2 = await kv(c, a, 'set', 'k', 'v2');
-    assert.equal(v2.code, 0, v2.stderr + a.logs.split('\n').filter((l) => !l.includes('"request"')).slice(-12).join('\n'));
-    assert.equal((await statusJson(b.url)).code, 0);
+    leader.start();
+    await leader.waitUp();
+    await waitFor('the newest node leads', () => leader.ready(), 5000);
+    assert.equal((await leader.status()).epoch, stamp + 1);
+    other.start();
+    await other.waitUp();
+    await waitFor('the other node follows the new epoch', async () => (await other.status()).epoch === stamp + 1 && inSync(leader, other.id), 15_000);
+    assert.equal((await kv(c, leader, 'get', 'k')).stdout, 'v2');
+    assert.equal((await kv(c, leader, 'set', 'k', 'v3')).code, 0);
+    assert.equal((await statusJson(other.url)).code, 0);
   });
 
   it('diverged refs: the kept ledger is listed, fetched, its keys read from the trailers, re-applied, then deleted', async () => {
