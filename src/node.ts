@@ -5,10 +5,12 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import path from 'node:path';
 import chokidar, { type FSWatcher } from 'chokidar';
 import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import { Authenticator, readClusterToken, type Principal } from './auth/tokens.js';
+import { errorMessage } from './errors.js';
 import type { ServeConfig } from './config.js';
 import type { LeaderLock } from './election/lock.js';
 import { FileLock } from './election/file-lock.js';
@@ -30,6 +32,8 @@ interface Txn {
   /** Wall time at which pre-receive found this node the writer of `epoch`. */
   checkedAt?: string;
   updates?: RefUpdate[];
+  /** Replication of this push, started as soon as post-receive reports the refs moved. */
+  replicated?: Promise<{ error?: string }>;
   rejected?: string;
 }
 
@@ -44,6 +48,8 @@ export class StargateNode {
   private readonly txns = new Map<string, Txn>();
   private inflightPushes = 0;
   private lastPushActivity = -Infinity;
+  /** Connections whose client announced a push (GET info/refs) and has not finished it yet. */
+  private readonly pushConnections = new Set<Socket>();
   private shuttingDown = false;
   private watcher: FSWatcher | null = null;
   private readonly clustered: boolean;
@@ -124,14 +130,18 @@ export class StargateNode {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     this.log.info('shutdown', { msg: `shutting down: ${reason}; waiting for ${this.inflightPushes} in-flight push(es)` });
-    // No new connections; requests on open ones still run, since one `git push` is several
-    // requests on one keep-alive connection. Wait until pushes have been quiet for a moment.
-    this.server?.close();
+    // New pushes are refused at their first request (app.ts). Pushes under way may still send
+    // requests: wait until every connection that announced one has finished it or closed (a git
+    // client holds one per push), or else (a proxy keeping connections) for 300 ms without push
+    // traffic. Keep listening until the lease is handed over: passives must still fetch what
+    // those pushes wrote, or sync replication would drop them and no passive could take over.
     const deadline = this.clock.now() + this.cfg.shutdownTimeoutMs;
-    const quiet = () => this.inflightPushes === 0 && this.clock.now() - this.lastPushActivity > 300;
+    const quiet = () =>
+      this.inflightPushes === 0 && (this.pushConnections.size === 0 || this.clock.now() - this.lastPushActivity > 300);
     while (!quiet() && this.clock.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     this.elector.drain();
     await this.elector.handOver(reason, null);
+    this.server?.close();
     await this.replication.stop();
     await this.watcher?.close();
     this.server?.closeAllConnections();
@@ -145,6 +155,9 @@ export class StargateNode {
   }
   get allowAnonymousRead() {
     return this.cfg.allowAnonymousRead;
+  }
+  isShuttingDown() {
+    return this.shuttingDown;
   }
 
   health(): { ok: boolean; checks: Record<string, unknown> } {
@@ -224,6 +237,11 @@ export class StargateNode {
     const requestId = crypto.randomBytes(8).toString('hex');
     const isPush = service === 'git-receive-pack' && method === 'POST';
     if (service === 'git-receive-pack') this.lastPushActivity = this.clock.now();
+    const sock = env.incoming.socket;
+    if (service === 'git-receive-pack' && method === 'GET' && !this.pushConnections.has(sock)) {
+      this.pushConnections.add(sock);
+      sock.once('close', () => this.pushConnections.delete(sock));
+    }
     const txn: Txn = { repo, startedAt: this.clock.now() };
     if (isPush) {
       this.metrics.pushesInFlight.set(++this.inflightPushes);
@@ -250,6 +268,7 @@ export class StargateNode {
     } finally {
       if (isPush) {
         this.lastPushActivity = this.clock.now();
+        this.pushConnections.delete(sock);
         this.metrics.pushesInFlight.set(--this.inflightPushes);
         this.txns.delete(requestId);
       }
@@ -265,11 +284,11 @@ export class StargateNode {
     else if (aborted) this.metrics.txnRejected.inc({ reason: 'client_gone' });
   }
 
-  /** After receive-pack finished: replicate (and in sync mode, wait) before the client hears "ok". */
+  /** After receive-pack finished: in sync mode, wait for replication before the client hears "ok". */
   private async settle(requestId: string): Promise<{ error?: string }> {
     const txn = this.txns.get(requestId);
     if (!txn?.updates) return {};
-    return this.replication.committed(txn.repo);
+    return txn.replicated ?? this.replication.committed(txn.repo);
   }
 
   private repoOf(gitDir: string): string | null {
@@ -285,6 +304,11 @@ export class StargateNode {
       if (txn) {
         txn.updates = call.updates;
         this.log.info('push_committed', { repo: txn.repo, epoch: txn.epoch, checked_at: txn.checkedAt, updates: call.updates.map((u) => `${u.ref} ${u.new}`) });
+        // In sync modes the client waits for the passives anyway: tell them now, while
+        // receive-pack finishes, rather than after (settle() then waits for this).
+        if (this.cfg.replication !== 'async') {
+          txn.replicated = this.replication.committed(txn.repo).catch((err: unknown) => ({ error: `sync refused: ${errorMessage(err)}` }));
+        }
       }
       return { exit: 0 };
     }

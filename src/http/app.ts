@@ -38,6 +38,7 @@ export interface NodeApi {
   ready(): boolean;
   readyRead(): boolean;
   status(): HaStatus;
+  isShuttingDown(): boolean;
   git(env: HttpBindings, method: string, service: Service, repo: string, pathInfo: string, who: Principal | null): Promise<number>;
   switchover(): Promise<{ ok: boolean; message: string }>;
   forcePromotion(): { ok: boolean; message: string };
@@ -138,6 +139,8 @@ export function createApp(node: NodeApi, extend?: (app: Hono<Env>) => void): Hon
     if (!who && !anonymousOk) return unauthorized(c);
     if (who?.cluster && service === 'git-receive-pack') return c.text('the cluster token may only read\n', 403);
     if (!repoExists(node.dataDir, repo)) return c.text(`repository ${repo} not found\n`, 404);
+    // Shutting down: pushes under way finish, a new one is refused at its first request.
+    if (node.isShuttingDown() && service === 'git-receive-pack' && action === 'info/refs') return c.text('not leader; this node is shutting down\n', 503);
     await node.git(c.env, c.req.method, service, repo, `/${repo}.git/${action}`, who);
     return RESPONSE_ALREADY_SENT;
   });

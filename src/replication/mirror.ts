@@ -201,13 +201,17 @@ export class Mirror {
   }
 
   private async syncRepo(t: MirrorTarget, repo: string, _digest: string | null): Promise<void> {
-    const remote = await this.get<RefsResponse>(t, `/api/v1/replication/refs?repo=${encodeURIComponent(repo)}`);
-    if (!repoExists(this.o.dataDir, repo)) {
+    const gitDir = repoPath(this.o.dataDir, repo);
+    const existed = repoExists(this.o.dataDir, repo);
+    // The leader's refs and ours, read at the same time: this is on the path of every sync push.
+    const [remote, local] = await Promise.all([
+      this.get<RefsResponse>(t, `/api/v1/replication/refs?repo=${encodeURIComponent(repo)}`),
+      existed ? readRefs(gitDir) : Promise.resolve(new Map<string, string>()),
+    ]);
+    if (!existed) {
       await initRepo(this.o.dataDir, repo);
       this.o.log.info('replication', { msg: `created repository ${repo} to mirror the leader` });
     }
-    const gitDir = repoPath(this.o.dataDir, repo);
-    const local = await readRefs(gitDir);
     const want = new Map(Object.entries(remote.refs));
     const changes: Array<{ ref: string; from: string | null; to: string | null }> = [];
     for (const [ref, oid] of want) if (local.get(ref) !== oid) changes.push({ ref, from: local.get(ref) ?? null, to: oid });
