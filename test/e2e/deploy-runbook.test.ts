@@ -1,9 +1,12 @@
 /**
  * runbook.md procedures, rehearsed with real nodes on loopback and the commands the runbook gives:
  * planned switchover, cold start (which node first), replacing a node with an empty disk, shared
- * volume loss (recreate with a larger epoch), and reconciling diverged refs.
+ * volume loss (recreate with a larger epoch), reconciling diverged refs, and a full disk (root
+ * only: a small tmpfs in a private mount namespace, seen by that one node alone).
  */
 import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
@@ -29,8 +32,28 @@ async function inSync(leader: NodeProc, peer: string): Promise<boolean> {
 }
 const kvRefs = async (n: NodeProc) => [...(await remoteRefs(n.dataDir))].filter(([r]) => r.startsWith('refs/kv')).sort().join('\n');
 
+/** `stargate serve ARGS` whose DATA_DIR is a tmpfs of SIZE, mounted in a mount namespace of its own. */
+const onSmallDisk = new Set<ChildProcess>();
+function serveOnSmallDisk(node: NodeProc, size: string): ChildProcess {
+  const q = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
+  const sgCmd = `${q(process.execPath)} ${q(STARGATE)}`;
+  const script = `mount -t tmpfs -o size=${size} stargate-test ${q(node.dataDir)} && ${sgCmd} init --data-dir ${q(node.dataDir)} --repo kv >/dev/null && exec ${sgCmd} serve ${node.args.map(q).join(' ')}`;
+  const p = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { env: gitEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  p.stdout!.on('data', (d) => (node.logs += d));
+  p.stderr!.on('data', (d) => (node.logs += d));
+  onSmallDisk.add(p);
+  p.on('exit', () => onSmallDisk.delete(p));
+  return p;
+}
+const upOnSmallDisk = (n: NodeProc) =>
+  waitFor(`${n.id} up on its small disk`, async () => (await n.httpStatus('/healthz')) === 200, 10_000).catch(() => assert.fail(`${n.id}: ${n.logs.slice(-2000)}`));
+const canMount = process.getuid?.() === 0 && spawnSync('unshare', ['--mount', 'true']).status === 0;
+
 describe('runbook procedures', () => {
-  afterEach(cleanup);
+  afterEach(async () => {
+    for (const p of onSmallDisk) p.kill('SIGKILL');
+    await cleanup();
+  });
   after(cleanup);
 
   it('planned switchover: `stargate switchover`, then status shows the other leader, both in sync, and writes go on', async () => {
@@ -194,5 +217,55 @@ describe('runbook procedures', () => {
     for (const r of refs) assert.equal((await git(['--git-dir', gitDir, 'update-ref', '-d', r])).code, 0);
     assert.equal((await git(['ls-remote', c.repoUrl(a), 'refs/stargate/*'])).stdout, '');
     await waitFor('node-a mirrors the re-applied key', async () => (await kvRefs(a)) === (await kvRefs(b)), 10_000);
+  });
+
+  const diskSkip = canMount ? false : 'needs root to mount a small tmpfs in a private mount namespace';
+  const bigFile = () => {
+    const big = path.join(tempDir(), 'big');
+    fs.writeFileSync(big, crypto.randomBytes(6 * 1024 * 1024));
+    return big;
+  };
+
+  it('disk full on a passive: it cannot confirm, leaves the in-sync set, sync degrades; a bigger disk brings it back', { skip: diskSkip }, async () => {
+    const c = await startCluster(2);
+    const [a, b] = c.nodes;
+    await kvInit();
+    await b.stop('SIGKILL');
+    const bp = serveOnSmallDisk(b, '3m');
+    await upOnSmallDisk(b);
+    await waitFor('node-b in sync', () => inSync(a, 'node-b'), 15_000);
+    assert.equal((await kv(c, a, 'set', 'small', 'fits')).code, 0);
+    // 6 MB do not fit on node-b: the push is acknowledged after the sync timeout, degraded.
+    const r = await kv(c, a, 'set', 'big', `@${bigFile()}`);
+    assert.equal(r.code, 0, r.stderr);
+    await waitFor('node-b out of sync', async () => !(await inSync(a, 'node-b')), 10_000);
+    assert.match(await (await fetch(`${a.url}/metrics`)).text(), /^stargate_replication_degraded 1$/m);
+    await waitFor('node-b logs the failed mirror', () => /mirroring from .* failed/.test(b.logs), 10_000);
+    // Fix: a bigger disk (here a new, larger tmpfs: the node copies everything again).
+    bp.kill('SIGKILL');
+    await waitFor('node-b gone', () => bp.exitCode !== null || bp.signalCode !== null, 5000);
+    serveOnSmallDisk(b, '64m');
+    await upOnSmallDisk(b);
+    await waitFor('node-b in sync again', () => inSync(a, 'node-b'), 20_000);
+    assert.match(await (await fetch(`${a.url}/metrics`)).text(), /^stargate_replication_degraded 0$/m);
+  });
+
+  it('disk full on the leader: the push it cannot store fails (exit 5, No space left on device), nothing moves, the node stays up', { skip: diskSkip }, async () => {
+    const c = await startCluster(1);
+    const [a] = c.nodes;
+    await kvInit();
+    await a.stop('SIGTERM');
+    const ap = serveOnSmallDisk(a, '3m');
+    await upOnSmallDisk(a);
+    await waitFor('node-a leads', () => a.ready(), 10_000);
+    assert.equal((await kv(c, a, 'set', 'small', 'fits')).code, 0);
+    const full = await kv(c, a, 'set', 'big', `@${bigFile()}`);
+    assert.equal(full.code, 5, full.stderr);
+    assert.match(full.stderr, /No space left on device/);
+    assert.equal((await kv(c, a, 'get', 'big')).code, 1, 'nothing of the failed push is visible');
+    assert.equal(ap.exitCode, null, 'the node stays up');
+    assert.equal(await a.httpStatus('/healthz'), 200, '/healthz does not watch free space: alert on the filesystem');
+    assert.equal((await kv(c, a, 'set', 'small-after', 'fits')).code, 0, 'small writes still fit');
+    assert.equal((await kv(c, a, 'get', 'small')).stdout, 'fits');
   });
 });
