@@ -4,7 +4,7 @@
  * both processes' CPU time from /proc.
  */
 import path from 'node:path';
-import { gitEnv, run, startCluster, waitFor } from '../test/helpers/cluster.js';
+import { gitEnv, run, startCluster, waitFor, type Cluster } from '../test/helpers/cluster.js';
 import { chain, install, manyRefsRepo } from './fixtures.js';
 import { push } from './push.js';
 import { cpu, cpuPct, memory } from './proc.js';
@@ -21,7 +21,7 @@ export interface IdleRun {
   rss_mb: { leader: number | null; passive: number | null };
 }
 
-export async function idlePair(refs: number, seconds: number, say: (s: string) => void): Promise<IdleRun> {
+export async function idlePair(refs: number, seconds: number, say: (s: string) => void, keep: (c: Cluster) => void = () => {}): Promise<IdleRun> {
   const c = await startCluster(2, { repos: ['kv', 'many'] });
   const [a, b] = c.nodes;
   await waitInSync(a, 1);
@@ -57,5 +57,6 @@ export async function idlePair(refs: number, seconds: number, say: (s: string) =
     rss_mb: { leader: memory(a.pid)?.rss_mb ?? null, passive: memory(b.pid)?.rss_mb ?? null },
   };
   for (const nd of [b, a]) await nd.stop('SIGTERM');
+  keep(c);
   return out;
 }

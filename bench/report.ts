@@ -20,6 +20,7 @@ export function markdown(r: any): string {
   lines.push(`| ${r.mode} run | ${keys.map((k) => LABELS[k]).join(' | ')} |`, `|---|${keys.map(() => '---:').join('|')}|`);
   if (r.push_ms) {
     lines.push(row(`\`git push\` of one commit, ms p50 / p95 / p99 (n=${r.config.push_rounds})`, (k) => trio(r.push_ms[k])));
+    lines.push(row('pushes refused or failed', (k) => f(r.push_failures?.[k] ?? 0)));
     lines.push(row('push p50 relative to baseline', (k) => (r.push_ms[k] && r.push_ms.baseline ? `${f(r.push_ms[k].p50 / r.push_ms.baseline.p50, 2)}×` : '–')));
   }
   if (r.kv_set_ms) lines.push(row(`\`git kv set\`, ms p50 / p95 (n=${r.config.kv_set_rounds})`, (k) => duo(r.kv_set_ms[k])));

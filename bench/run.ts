@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--json FILE] [--svg FILE] [--only PHASE,...]`
+ * `npm run bench [-- --quick] [--json FILE] [--svg FILE] [--logs DIR] [--only PHASE,...]`
  *
  * Plain git-http-backend, a single Stargate node and Stargate pairs (async,
  * sync) on this machine, in one run, side by side. Phases: push (latency and
@@ -10,7 +10,8 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
-import { cleanup, startCluster } from '../test/helpers/cluster.js';
+import path from 'node:path';
+import { cleanup, startCluster, type Cluster } from '../test/helpers/cluster.js';
 import { bigRepo, chain, install, manyRefsRepo, packBytes } from './fixtures.js';
 import { failovers } from './failover.js';
 import { idlePair } from './idle.js';
@@ -36,6 +37,14 @@ for (const p of only) if (!PHASES.includes(p)) throw new Error(`--only: unknown 
 const cfg = quick
   ? { push_warmup: 2, push_rounds: 30, kv_set_warmup: 1, kv_set_rounds: 10, mset_keys: 10_000, mset_rounds: 1, clone_mb: 20, clone_rounds: 2, refs: 50_000, refs_rounds: 3, writers: 8, writer_pushes: 6, failovers: 2, idle_refs: 10_000, idle_seconds: 10 }
   : { push_warmup: 5, push_rounds: 200, kv_set_warmup: 3, kv_set_rounds: 100, mset_keys: 10_000, mset_rounds: 3, clone_mb: 100, clone_rounds: 5, refs: 50_000, refs_rounds: 10, writers: 8, writer_pushes: 25, failovers: 10, idle_refs: 10_000, idle_seconds: 60 };
+
+const logsDir = opt('logs');
+/** With --logs DIR, keep every node's log there (the temp dirs are removed at the end). */
+function saveLogs(label: string, c: Cluster | null): void {
+  if (!logsDir || !c) return;
+  fs.mkdirSync(logsDir, { recursive: true });
+  for (const nd of c.nodes) fs.writeFileSync(path.join(logsDir, `${label}-${nd.id}.log`), nd.logs);
+}
 
 const T0 = Date.now();
 const say = (s: string) => process.stderr.write(`[bench ${((Date.now() - T0) / 1000).toFixed(1).padStart(6)} s] ${s}\n`);
@@ -137,6 +146,7 @@ async function main() {
     r.rss_mb = {};
     for (const s of setups) r.rss_mb[s.key] = Object.fromEntries(s.procs().map((p) => [p.role, memory(p.pid)]));
     for (const s of setups) await s.stop();
+    for (const s of setups) saveLogs(s.key, s.cluster);
     await cleanup();
   }
 
@@ -149,6 +159,7 @@ async function main() {
     const ch = await chain(300 * plan.length + 500, 'failover');
     const fo = await failovers(c, ch, plan, say);
     for (const nd of [...c.nodes].reverse()) await nd.stop('SIGTERM');
+    saveLogs('failover', c);
     const stat = (kind: 'crash' | 'graceful') => {
       const ms = fo.trials.filter((t) => t.kind === kind && t.ms !== null).map((t) => t.ms!);
       return { n: ms.length, failed: fo.trials.filter((t) => t.kind === kind && t.ms === null).length, median_ms: median(ms), max_ms: ms.length ? Math.max(...ms) : null, all_ms: ms };
@@ -168,7 +179,7 @@ async function main() {
 
   if (only.has('idle')) {
     say(`idle pair with ${cfg.idle_refs} refs`);
-    r.idle = await idlePair(cfg.idle_refs, cfg.idle_seconds, say);
+    r.idle = await idlePair(cfg.idle_refs, cfg.idle_seconds, say, (c) => saveLogs('idle', c));
     r.idle_passive_cpu_pct = r.idle.passive_cpu_pct_with_children;
     await cleanup();
   }
