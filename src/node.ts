@@ -67,6 +67,7 @@ export class StargateNode {
       clock,
       lock: this.lock,
       publishRecord: () => this.elector.publishNow(),
+      leading: (epoch) => this.elector.holds(epoch),
     });
     this.elector = new Elector({
       candidate: { nodeId: cfg.nodeId, url: cfg.advertiseUrl },

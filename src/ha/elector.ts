@@ -3,7 +3,7 @@
  * returns one sentence saying what it did and why (logged when it changes).
  * Only the local monotonic clock decides whether our own lease is valid.
  */
-import { LockLostError, LockUnavailableError, errorMessage } from '../errors.js';
+import { LockLostError, LockUnavailableError, StargateError, errorMessage } from '../errors.js';
 import type { Candidate, LeaderLock, LeaderRecord, Lease, RecordExtras } from '../election/lock.js';
 import type { Logger } from '../log.js';
 import type { Clock } from '../util/clock.js';
@@ -68,6 +68,11 @@ export class Elector {
   /** Writable right now by our own clock (no I/O); pre-receive adds the epoch check. */
   isWritable(): boolean {
     return this.role === 'leader' && !this.draining && this.lease !== null && this.o.clock.now() < this.validUntil;
+  }
+
+  /** Leading `epoch` with a lease still valid on our clock (draining or not). */
+  holds(epoch: number): boolean {
+    return this.role === 'leader' && this.lease?.epoch === epoch && this.o.clock.now() < this.validUntil;
   }
 
   leaderUrl(): string | null {
@@ -252,7 +257,7 @@ export class Elector {
   /** Rewrite the leader record now (e.g. the in-sync set shrank); throws if that fails. */
   async publishNow(): Promise<void> {
     const lease = this.lease;
-    if (this.role !== 'leader' || !lease) return;
+    if (this.role !== 'leader' || !lease) throw new StargateError('NOT_LEADER', `cannot publish the leader record: this node is ${this.role}`);
     const fresh = await withTimeout(this.renewSerially(lease), this.o.renewDeadlineMs);
     if (this.lease === lease) this.validUntil = Math.max(this.validUntil, fresh + this.o.renewDeadlineMs);
   }

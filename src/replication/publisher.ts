@@ -19,7 +19,9 @@ interface Waiter {
   repo: string;
   seq: number;
   need: Set<string>;
-  resolve: () => void;
+  /** A passive left the set (or went away) without confirming. */
+  missed: boolean;
+  resolve: (outcome: 'confirmed' | 'settled' | 'ended') => void;
 }
 
 export interface Subscriber {
@@ -38,6 +40,8 @@ export interface Subscriber {
 export class Publisher {
   seq = 0;
   epoch = 0;
+  /** True between begin() and end(): only then may a push be acknowledged. */
+  private active = false;
   private readonly lastSeq = new Map<string, number>();
   private readonly commitAt = new Map<number, number>();
   readonly subs = new Map<string, Subscriber>();
@@ -53,12 +57,15 @@ export class Publisher {
     /** Persist the in-sync set (leader record) now; resolves when written. */
     private readonly publishSet: () => Promise<void>,
     private readonly onDegraded: (degraded: boolean) => void,
+    /** Whether this node still leads `epoch` with a valid lease (the elector's view). */
+    private readonly leading: (epoch: number) => boolean = () => true,
   ) {}
 
   /** Start a new term: sequence numbers and subscriptions belong to one epoch. */
   begin(epoch: number): void {
     this.end();
     this.epoch = epoch;
+    this.active = true;
     this.seq = 0;
     this.lastSeq.clear();
     this.commitAt.clear();
@@ -70,11 +77,12 @@ export class Publisher {
   }
 
   end(): void {
+    this.active = false;
     if (this.ping) clearInterval(this.ping);
     this.ping = null;
     for (const s of this.subs.values()) s.res?.end();
     this.subs.clear();
-    for (const w of this.waiters.splice(0)) w.resolve();
+    for (const w of this.waiters.splice(0)) w.resolve('ended');
   }
 
   inSyncIds(): string[] {
@@ -126,6 +134,11 @@ export class Publisher {
    * push must not be acknowledged (sync-strict).
    */
   async committed(repo: string): Promise<{ error?: string }> {
+    const epoch = this.epoch;
+    // A term that ended (the node was deposed, e.g. frozen past its lease) acknowledges nothing:
+    // the new leader may not hold this push. It is kept as diverged when this node mirrors again.
+    const lost = () => (this.active && this.epoch === epoch && this.leading(epoch) ? null : { error: `sync refused: this node stopped leading epoch ${epoch} before the push was confirmed` });
+    if (!this.active) return lost()!;
     const seq = ++this.seq;
     this.lastSeq.set(repo, seq);
     this.commitAt.set(seq, this.clock.now());
@@ -136,35 +149,36 @@ export class Publisher {
     if (this.mode === 'async') return {};
 
     const need = new Set([...this.subs.values()].filter((s) => s.inSync && !this.holds(s, repo, seq)).map((s) => s.nodeId));
-    if (need.size === 0 && this.inSyncIds().length === 0) {
-      // Nobody to confirm: sync degrades to async; sync-strict refuses.
-      if (this.mode === 'sync-strict') return { error: 'sync refused: no in-sync passive holds this push' };
-      this.setDegraded(true);
-      return {};
-    }
+    // 'confirmed': every passive in sync at commit time holds the push; 'settled': some left the set.
+    let outcome: 'confirmed' | 'settled' | 'ended' | 'late' = this.inSyncIds().length > 0 ? 'confirmed' : 'settled';
     if (need.size > 0) {
-      const done = new Promise<void>((resolve) => this.waiters.push({ repo, seq, need, resolve }));
+      const done = new Promise<'confirmed' | 'settled' | 'ended'>((resolve) => this.waiters.push({ repo, seq, need, missed: false, resolve }));
       let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.timeoutMs)))]);
+      outcome = await Promise.race([done, new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), this.timeoutMs)))]);
       clearTimeout(timer);
-      if (timedOut) {
-        const w = this.waiters.find((x) => x.repo === repo && x.seq === seq);
-        const late = [...(w?.need ?? [])];
-        this.waiters = this.waiters.filter((x) => x !== w);
-        for (const id of late) {
-          const s = this.subs.get(id);
-          if (s) await this.demote(s, `it did not confirm push ${seq} within ${this.timeoutMs} ms`);
-        }
-        if (this.inSyncIds().length === 0) {
-          if (this.mode === 'sync-strict') return { error: `sync refused: no passive confirmed this push within ${this.timeoutMs} ms` };
-          this.setDegraded(true);
-        }
+    }
+    if (outcome === 'ended') return lost()!;
+    if (outcome === 'late') {
+      const w = this.waiters.find((x) => x.repo === repo && x.seq === seq);
+      this.waiters = this.waiters.filter((x) => x !== w);
+      for (const id of w?.need ?? []) {
+        const s = this.subs.get(id);
+        if (s) await this.demote(s, `it did not confirm push ${seq} within ${this.timeoutMs} ms`);
       }
     }
-    // A demotion must be on the shared volume before we acknowledge anything. A publish that
-    // failed earlier (e.g. during a lock-volume outage) is retried now rather than held forever.
+    if (this.inSyncIds().length === 0) {
+      // Nobody to confirm: sync degrades to async; sync-strict refuses.
+      if (this.mode === 'sync-strict') return { error: outcome === 'late' ? `sync refused: no passive confirmed this push within ${this.timeoutMs} ms` : 'sync refused: no in-sync passive holds this push' };
+      this.setDegraded(true);
+    }
+    // A smaller in-sync set must be on the shared volume before we acknowledge anything, or a
+    // passive that lacks this push could still be promoted. A publish that failed earlier (e.g.
+    // during a lock-volume outage) is retried now rather than held forever; the leader record is
+    // fenced, so a deposed node cannot publish.
     if (!(await this.pendingPublish) && !(await this.publish())) return { error: 'sync refused: the smaller in-sync set could not be recorded on the lock backend' };
-    return {};
+    // Every passive in sync when the push landed holds it: safe whoever leads next (only they
+    // may be promoted). Otherwise this node must still be leading.
+    return outcome === 'confirmed' ? {} : (lost() ?? {});
   }
 
   private pendingPublish: Promise<boolean> = Promise.resolve(true);
@@ -197,7 +211,6 @@ export class Publisher {
       sub.inSync = false;
       await this.publish();
     }
-    for (const w of this.waiters) w.need.delete(sub.nodeId);
     this.settleWaiters();
   }
 
@@ -205,10 +218,12 @@ export class Publisher {
     this.waiters = this.waiters.filter((w) => {
       for (const id of [...w.need]) {
         const s = this.subs.get(id);
-        if (!s || !s.inSync || this.holds(s, w.repo, w.seq)) w.need.delete(id);
+        if (s && s.inSync && !this.holds(s, w.repo, w.seq)) continue;
+        if (!s || !s.inSync) w.missed = true;
+        w.need.delete(id);
       }
       if (w.need.size > 0) return true;
-      w.resolve();
+      w.resolve(w.missed ? 'settled' : 'confirmed');
       return false;
     });
   }

@@ -26,6 +26,8 @@ export interface ReplicationDeps {
   lock: LeaderLock;
   /** Write the leader record now (used when the in-sync set shrinks). */
   publishRecord: () => Promise<void>;
+  /** Whether this node still leads the epoch with a valid lease. */
+  leading: (epoch: number) => boolean;
 }
 
 export class Replication {
@@ -42,6 +44,7 @@ export class Replication {
       d.log,
       d.publishRecord,
       (degraded) => d.metrics.replicationDegraded.set(degraded ? 1 : 0),
+      d.leading,
     );
     this.mirror = new Mirror({
       dataDir: d.cfg.dataDir,

@@ -93,4 +93,29 @@ describe('synchronous replication', () => {
     await waitFor('passive back in sync', async () => (await inSync(a)) === 1, 10_000);
     assert.equal((await git(['push', c.repoUrl(a), 'HEAD:refs/heads/main'], w)).code, 0);
   });
+
+  it('a leader frozen while its push waits for the passive does not acknowledge it once another node leads', async () => {
+    // The chaos suite found this: SIGSTOP of a leader between commit and acknowledgement.
+    const c = await startCluster(2, { extraArgs: ['--sync-timeout-ms', '8000'] });
+    const [a, b] = c.nodes;
+    await waitFor('passive in sync', async () => (await inSync(a)) === 1, 15_000);
+    const w = await workTree();
+    b.signal('SIGSTOP'); // the push will wait for b's confirmation
+    const oid = await commit(w, 'never-acknowledged');
+    const push = git(['push', c.repoUrl(a), 'HEAD:refs/heads/main'], w);
+    await waitFor('a committed the push', () => a.logs.includes(`"refs/heads/main ${oid}"`), 10_000);
+    a.signal('SIGSTOP'); // a freezes while the push is held
+    b.signal('SIGCONT');
+    await waitFor('b leads (it was in sync)', () => b.ready(), 15_000);
+    a.signal('SIGCONT');
+    const r = await push;
+    assert.notEqual(r.code, 0, 'the push must not be acknowledged: the new leader does not hold it');
+    assert.match(r.stderr, /sync refused: /);
+    assert.notEqual((await remoteRefs(b.dataDir)).get('refs/heads/main'), oid);
+    // a follows b now and keeps its unacknowledged commit as diverged rather than dropping it.
+    await waitFor('a keeps the commit under refs/stargate/diverged/', async () => {
+      const refs = await remoteRefs(a.dataDir);
+      return [...refs].some(([ref, o]) => ref.startsWith('refs/stargate/diverged/') && o === oid);
+    }, 15_000);
+  });
 });

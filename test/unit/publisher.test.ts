@@ -18,9 +18,14 @@ function stream() {
 
 function setup(mode: 'sync' | 'sync-strict' | 'async' = 'sync', timeoutMs = 200) {
   const published: string[][] = [];
-  const p = new Publisher(mode, timeoutMs, new FakeClock(), silentLogger, async () => void published.push(p.inSyncIds()), () => {});
+  /** Set to make the leader record unwritable, as it is for a node another one has fenced. */
+  const fence = { fenced: false, leading: true };
+  const p = new Publisher(mode, timeoutMs, new FakeClock(), silentLogger, async () => {
+    if (fence.fenced) throw new Error('epoch 5 is newer than ours');
+    published.push(p.inSyncIds());
+  }, () => {}, () => fence.leading);
   p.begin(4);
-  return { p, published };
+  return { p, published, fence };
 }
 
 describe('publisher', () => {
@@ -94,5 +99,55 @@ describe('publisher', () => {
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(p.inSyncIds(), []);
     assert.deepEqual(published, [[]]);
+  });
+
+  // A leader frozen past its lease (SIGSTOP, a long pause) resumes after another node took over.
+  // Whatever it commits then must not be acknowledged unless every in-sync passive holds it.
+
+  it('a push still waiting for its passive when the term ends is refused, not acknowledged', async () => {
+    const { p } = setup();
+    p.subscribe('b', 'http://b', stream() as unknown as ServerResponse);
+    p.ack({ node_id: 'b', epoch: 4, seq: 0, full: true });
+    const pending = p.committed('kv');
+    await new Promise((r) => setImmediate(r));
+    p.end();
+    assert.match((await pending).error!, /sync refused: this node stopped leading epoch 4 before the push was confirmed/);
+  });
+
+  it('a push that lands after the term ended is refused', async () => {
+    const { p } = setup();
+    p.end();
+    assert.match((await p.committed('kv')).error!, /stopped leading epoch 4/);
+  });
+
+  it('a deposed leader whose passive went away cannot acknowledge: the smaller set cannot be published', async () => {
+    const { p, fence } = setup();
+    const s = stream();
+    p.subscribe('b', 'http://b', s as unknown as ServerResponse);
+    p.ack({ node_id: 'b', epoch: 4, seq: 0, full: true });
+    fence.fenced = true;
+    const pending = p.committed('kv');
+    s.end(); // b stopped following us: it leads now
+    assert.match((await pending).error!, /sync refused: the smaller in-sync set could not be recorded/);
+    // and the next push, with nobody in sync any more, is refused for the same reason
+    assert.match((await p.committed('kv')).error!, /sync refused: the smaller in-sync set could not be recorded/);
+  });
+
+  it('a push every in-sync passive acked stays acknowledged even if the term ends right after', async () => {
+    const { p } = setup();
+    p.subscribe('b', 'http://b', stream() as unknown as ServerResponse);
+    p.ack({ node_id: 'b', epoch: 4, seq: 0, full: true });
+    const pending = p.committed('kv');
+    await new Promise((r) => setImmediate(r));
+    p.ack({ node_id: 'b', epoch: 4, seq: 1, repo: 'kv' });
+    p.end();
+    assert.deepEqual(await pending, {});
+  });
+
+  it('with nobody in sync, a push is acknowledged only while the lease is still valid', async () => {
+    const { p, fence } = setup();
+    assert.deepEqual(await p.committed('kv'), {});
+    fence.leading = false; // our clock says the lease ran out: someone else may lead already
+    assert.match((await p.committed('kv')).error!, /stopped leading epoch 4/);
   });
 });
