@@ -28,6 +28,14 @@ function setup(mode: 'sync' | 'sync-strict' | 'async' = 'sync', timeoutMs = 200)
   return { p, published, fence };
 }
 
+/** Subscribe passive `id` and make it hold everything so far (a full ack): it is in sync. */
+function join(p: Publisher, id = 'b') {
+  const s = stream();
+  p.subscribe(id, `http://${id}`, s as unknown as ServerResponse);
+  p.ack({ node_id: id, epoch: 4, seq: p.seq, full: true });
+  return s;
+}
+
 describe('publisher', () => {
   it('a passive is in sync only after a full ack covering every push', async () => {
     const { p } = setup();
@@ -54,8 +62,7 @@ describe('publisher', () => {
   it('a push waits for every in-sync passive, and resolves on the last ack', async () => {
     const { p } = setup();
     for (const id of ['b', 'c']) {
-      p.subscribe(id, `http://${id}`, stream() as unknown as ServerResponse);
-      p.ack({ node_id: id, epoch: 4, seq: 0, full: true });
+      join(p, id);
     }
     let done = false;
     const pending = p.committed('kv').then((r) => ((done = true), r));
@@ -72,8 +79,7 @@ describe('publisher', () => {
 
   it('a passive that does not ack in time is dropped, and the smaller set is published before the ack', async () => {
     const { p, published } = setup('sync', 50);
-    p.subscribe('b', 'http://b', stream() as unknown as ServerResponse);
-    p.ack({ node_id: 'b', epoch: 4, seq: 0, full: true });
+    join(p);
     published.length = 0;
     const r = await p.committed('kv');
     assert.deepEqual(r, {});
@@ -84,16 +90,13 @@ describe('publisher', () => {
   it('sync-strict refuses instead of degrading', async () => {
     const { p } = setup('sync-strict', 50);
     assert.match((await p.committed('kv')).error!, /sync refused: no in-sync passive/);
-    p.subscribe('b', 'http://b', stream() as unknown as ServerResponse);
-    p.ack({ node_id: 'b', epoch: 4, seq: 1, full: true });
+    join(p);
     assert.match((await p.committed('kv')).error!, /sync refused: no passive confirmed this push within 50 ms/);
   });
 
   it('a passive whose event stream closes leaves the set at once', async () => {
     const { p, published } = setup();
-    const s = stream();
-    p.subscribe('b', 'http://b', s as unknown as ServerResponse);
-    p.ack({ node_id: 'b', epoch: 4, seq: 0, full: true });
+    const s = join(p);
     published.length = 0;
     s.end();
     await new Promise((r) => setImmediate(r));
@@ -106,8 +109,7 @@ describe('publisher', () => {
 
   it('a push still waiting for its passive when the term ends is refused, not acknowledged', async () => {
     const { p } = setup();
-    p.subscribe('b', 'http://b', stream() as unknown as ServerResponse);
-    p.ack({ node_id: 'b', epoch: 4, seq: 0, full: true });
+    join(p);
     const pending = p.committed('kv');
     await new Promise((r) => setImmediate(r));
     p.end();
@@ -122,9 +124,7 @@ describe('publisher', () => {
 
   it('a deposed leader whose passive went away cannot acknowledge: the smaller set cannot be published', async () => {
     const { p, fence } = setup();
-    const s = stream();
-    p.subscribe('b', 'http://b', s as unknown as ServerResponse);
-    p.ack({ node_id: 'b', epoch: 4, seq: 0, full: true });
+    const s = join(p);
     fence.fenced = true;
     const pending = p.committed('kv');
     s.end(); // b stopped following us: it leads now
@@ -135,8 +135,7 @@ describe('publisher', () => {
 
   it('a push every in-sync passive acked stays acknowledged even if the term ends right after', async () => {
     const { p } = setup();
-    p.subscribe('b', 'http://b', stream() as unknown as ServerResponse);
-    p.ack({ node_id: 'b', epoch: 4, seq: 0, full: true });
+    join(p);
     const pending = p.committed('kv');
     await new Promise((r) => setImmediate(r));
     p.ack({ node_id: 'b', epoch: 4, seq: 1, repo: 'kv' });
