@@ -59,7 +59,7 @@ export const SERVE_OPTIONS: OptionSpec[] = [
   { flag: 'replication', kind: 'string', arg: 'sync|async|sync-strict', help: 'when a push is acknowledged (see runbook: durability)', default: 'sync' },
   { flag: 'sync-timeout-ms', kind: 'int', arg: 'N', help: 'how long a push waits for a passive before sync degrades', default: '3000' },
   { flag: 'lag-limit-ms', kind: 'int', arg: 'N', help: '/readyz/read fails on a passive lagging more than this', default: '10000' },
-  { flag: 'mirror-interval-ms', kind: 'int', arg: 'N', help: 'passive fallback poll of the leader when no change event arrives', default: '2000' },
+  { flag: 'mirror-interval-ms', kind: 'int', arg: 'N', help: "passive's poll of the leader while its event stream is down (every 15 intervals while it is up)", default: '2000' },
   { flag: 'allow-anonymous-read', kind: 'bool', help: 'allow clone/fetch without a token (pushes always need one)', default: 'false' },
   { flag: 'max-body-bytes', kind: 'int', arg: 'N', help: 'largest request body accepted', default: String(1024 ** 3) },
   { flag: 'idle-timeout-ms', kind: 'int', arg: 'N', help: 'close connections idle for this long', default: '60000' },

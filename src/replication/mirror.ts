@@ -17,6 +17,11 @@ import type { Metrics } from '../http/metrics.js';
 import type { Clock } from '../util/clock.js';
 import { refsDigest, type Ack, type ChangeEvent, type RefsResponse, type StateResponse } from './protocol.js';
 
+/** While the event stream is up, a full comparison runs every this many --mirror-interval-ms. */
+const SAFETY_POLLS = 15;
+/** The leader pings its event streams every 5 s; this much silence means the stream is dead. */
+const STREAM_SILENCE_MS = 15_000;
+
 export interface MirrorTarget {
   nodeId: string;
   url: string;
@@ -60,6 +65,7 @@ export class Mirror {
   /** Monotonic time since which we know the leader has something we lack; null when caught up. */
   behindSince: number | null = null;
   connected = false;
+  private lastFullAt = -Infinity;
   readonly diverged: Diverged[] = [];
 
   constructor(private readonly o: MirrorOptions) {}
@@ -85,9 +91,12 @@ export class Mirror {
 
   start(): void {
     this.stopped = false;
+    // The event stream carries every change; polling is the fallback while it is down. While it
+    // is up, a full comparison every SAFETY_POLLS intervals is a safety net (and half the CPU of
+    // an idle pair when done every interval).
     const tick = () => {
       if (this.stopped) return;
-      if (this.target) this.request('*');
+      if (this.target && (!this.connected || this.o.clock.now() - this.lastFullAt >= SAFETY_POLLS * this.o.intervalMs)) this.request('*');
       this.timer = setTimeout(tick, this.o.intervalMs);
       this.timer.unref();
     };
@@ -118,15 +127,28 @@ export class Mirror {
     this.events = ac;
     const loop = async () => {
       while (!ac.signal.aborted && !this.stopped) {
+        // One connection: aborted with the target, or when it goes silent. The leader pings every
+        // 5 s, so a stream quiet for STREAM_SILENCE_MS is dead (half-open, frozen leader).
+        const conn = new AbortController();
+        const onAbort = () => conn.abort();
+        ac.signal.addEventListener('abort', onAbort);
+        let silence: NodeJS.Timeout | undefined;
+        const alive = () => {
+          clearTimeout(silence);
+          silence = setTimeout(() => conn.abort(), STREAM_SILENCE_MS);
+          silence.unref();
+        };
         try {
           const u = `${t.url}/api/v1/replication/events?node_id=${encodeURIComponent(this.o.nodeId)}&url=${encodeURIComponent(this.o.selfUrl)}`;
-          const r = await fetch(u, { headers: { authorization: this.auth }, signal: ac.signal });
+          alive();
+          const r = await fetch(u, { headers: { authorization: this.auth }, signal: conn.signal });
           if (!r.ok || !r.body) throw new Error(`HTTP ${r.status}`);
           this.connected = true;
           this.request('*'); // a fresh subscription starts with a full sync
           const dec = new TextDecoder();
           let buf = '';
           for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) {
+            alive();
             buf += dec.decode(chunk, { stream: true });
             let i: number;
             while ((i = buf.indexOf('\n\n')) >= 0) {
@@ -141,9 +163,15 @@ export class Mirror {
           }
         } catch (err) {
           if (ac.signal.aborted) return;
-          this.o.log.debug('replication', { msg: `event stream from ${t.url} failed: ${errorMessage(err)}` });
+          const why = conn.signal.aborted ? `it was silent for ${STREAM_SILENCE_MS} ms` : errorMessage(err);
+          this.o.log.debug('replication', { msg: `event stream from ${t.url} failed: ${why}` });
+        } finally {
+          clearTimeout(silence);
+          ac.signal.removeEventListener('abort', onAbort);
         }
         this.connected = false;
+        if (ac.signal.aborted) return;
+        this.request('*'); // whatever the stream would have said is found by a full comparison
         await new Promise((r) => setTimeout(r, this.o.retryMs));
       }
     };
@@ -197,6 +225,7 @@ export class Mirror {
       if (!(repo in state.repos)) this.o.log.warn('replication', { msg: `repository ${repo} exists here but not on the leader; left untouched` });
     }
     await this.ack(t, { seq: state.seq, full: true });
+    this.lastFullAt = this.o.clock.now();
     if (changed) this.o.log.debug('replication', { msg: `caught up with ${t.nodeId} at seq ${state.seq}` });
   }
 
