@@ -131,7 +131,8 @@ export class Publisher {
   /**
    * A push to `repo` was accepted (refs moved). Tell subscribers, and in sync
    * modes wait for the in-sync set. Resolves to an error string when the
-   * push must not be acknowledged (sync-strict).
+   * push must not be acknowledged: sync-strict with nobody to confirm it, or
+   * this node stopped leading before every in-sync passive held it.
    */
   async committed(repo: string): Promise<{ error?: string }> {
     const epoch = this.epoch;
