@@ -222,7 +222,9 @@ export class Elector {
       return { ok: false as const, message: url ? `not leader; leader is ${url}` : `not leader; ${why}` };
     };
     if (this.draining) return notLeader('this node is shutting down');
-    if (!this.isWritable()) return notLeader(this.role === 'leader' ? 'lease not renewed in time' : 'no leader is known');
+    // Say how late the lease refresh is: a stalled process or lock volume shows up here first.
+    const lapsed = () => `lease not renewed in time (last refreshed ${Math.round(this.o.clock.now() - (this.validUntil - this.o.renewDeadlineMs))} ms ago; writes stop after ${this.o.renewDeadlineMs} ms)`;
+    if (!this.isWritable()) return notLeader(this.role === 'leader' ? lapsed() : 'no leader is known');
     const epoch = this.lease!.epoch;
     let top: number;
     try {
@@ -238,7 +240,10 @@ export class Elector {
       this.wake();
       return notLeader(top > epoch ? `epoch ${top} is newer than ours` : 'the shared volume was reset');
     }
-    if (!this.isWritable() || this.lease?.epoch !== epoch) return notLeader('lease not renewed in time');
+    // The same checks again: the epoch read took time.
+    if (this.draining) return notLeader('this node is shutting down');
+    if (this.role !== 'leader' || this.lease?.epoch !== epoch) return notLeader(`it stopped leading epoch ${epoch} while checking`);
+    if (!this.isWritable()) return notLeader(lapsed());
     return { ok: true, epoch };
   }
 

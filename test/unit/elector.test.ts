@@ -63,7 +63,7 @@ describe('elector', () => {
     clock.advance(DEADLINE - LEASE / 3);
     // No cycle ran, yet the lease is already invalid on our own clock: writes are refused.
     assert.equal(a.isWritable(), false);
-    assert.equal((await a.checkWrite()).ok, false);
+    assert.deepEqual(await a.checkWrite(), { ok: false, message: 'not leader; lease not renewed in time (last refreshed 2400 ms ago; writes stop after 2400 ms)' });
     assert.equal(await a.cycle(), 'stepped down from epoch 1 because the lock could not be renewed for 2400 ms (memory lock store is down)');
     assert.equal(a.role, 'passive');
     assert.ok(DEADLINE < LEASE);
