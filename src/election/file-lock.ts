@@ -96,6 +96,8 @@ export class FileLock implements LeaderLock {
       h.keepDir = true;
       throw this.lost(h, `the shared volume's newest epoch is ${top}, below ours (${lease.epoch}): it was reset or replaced`);
     }
+    // Released (or lost) while reading the epoch: the record is no longer ours to write.
+    if (this.held !== h) throw new LockLostError(`epoch ${lease.epoch} was released while renewing`);
     try {
       await this.writeRecord(lease, extras);
     } catch (err) {

@@ -207,7 +207,13 @@ export class Elector {
     this.role = 'passive';
     this.lease = null;
     this.validUntil = 0;
-    if (lease && release) await withTimeout(this.o.lock.release(lease, this.o.extras?.()), this.o.renewDeadlineMs).catch(() => {});
+    if (lease && release) {
+      // After any record write under way: a renew landing after the release would overwrite the
+      // "released" record, and passives would wait for the lease to expire instead.
+      const released = this.renewChain.then(() => this.o.lock.release(lease, this.o.extras?.()));
+      this.renewChain = released.catch(() => {});
+      await withTimeout(released, this.o.renewDeadlineMs).catch(() => {});
+    }
     this.o.onRoleChange?.('passive', sentence);
     return sentence;
   }

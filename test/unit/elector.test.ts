@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemoryLock, MemoryLockStore } from '../../src/election/memory-lock.js';
 import { Elector, type ElectorOptions } from '../../src/ha/elector.js';
+import type { LeaderLock } from '../../src/election/lock.js';
 import { silentLogger } from '../../src/log.js';
 import { FakeClock } from '../../src/util/clock.js';
 import { validateTiming } from '../../src/config.js';
@@ -166,5 +167,44 @@ describe('elector', () => {
     assert.throws(() => validateTiming({ leaseMs: 3000, renewDeadlineMs: 200, retryMs: 250, lock: null }), /--retry-ms 250 must be shorter/);
     assert.throws(() => validateTiming({ leaseMs: 1500, renewDeadlineMs: 1000, retryMs: 250, lock: null }), /at least 2000 ms/);
     validateTiming({ leaseMs: 2500, renewDeadlineMs: 2000, retryMs: 250, lock: null });
+  });
+
+  it('a release waits for a leader-record write under way, so the last record says released', async () => {
+    const { store, make } = setup();
+    const inner = new MemoryLock(store, LEASE);
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let slow = false;
+    // The memory lock writes at once; this one delays a renewal's write (e.g. an in-sync-set publish).
+    const lock: LeaderLock = {
+      kind: inner.kind,
+      leaseMs: inner.leaseMs,
+      tryAcquire: (c, e, f) => inner.tryAcquire(c, e, f),
+      renew: async (l, e) => {
+        const fresh = await inner.renew(l, e);
+        if (slow) {
+          // Checks passed; the record write itself lands late (a slow shared filesystem).
+          const written = store.record;
+          await gate;
+          store.record = written;
+        }
+        return fresh;
+      },
+      release: (l, e) => inner.release(l, e),
+      readLeader: () => inner.readLeader(),
+      currentEpoch: () => inner.currentEpoch(),
+      close: () => inner.close(),
+    };
+    const a = make('a', { lock });
+    await a.cycle();
+    slow = true;
+    const publishing = a.publishNow().catch(() => {});
+    await new Promise((r) => setImmediate(r)); // the renewal is writing now
+    const handing = a.handOver('it received SIGTERM', null);
+    await new Promise((r) => setImmediate(r));
+    open();
+    await Promise.all([publishing, handing]);
+    assert.equal(store.record?.released, true, 'the renewal landed before the release, not after it');
+    assert.match(await make('b').cycle(), /because a released the lease of epoch 1/);
   });
 });
