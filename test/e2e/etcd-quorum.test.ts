@@ -75,6 +75,13 @@ describe('HA on a 3-member etcd cluster', { skip }, () => {
       }
     }
     assert.ok(pause >= 0, 'a push was acknowledged by the same leader after losing one etcd member');
+    // That first ack may still ride on the lease renewed before the kill (valid for the renew
+    // deadline); writes go on for good once a renewal has gone through the surviving members.
+    const firstAck = performance.now();
+    await waitFor('a lease renewal through the surviving members', async () => {
+      const s = await a.status();
+      return performance.now() - firstAck > 300 && s.is_leader && s.expires_in_ms > RENEW_DEADLINE - 200;
+    }, LEASE * 2, 20);
     for (let i = 0; i < 5; i++) {
       bReady ||= await b.ready();
       acked = await commit(w, `one-member-down-${i}`);
