@@ -169,9 +169,11 @@ export class Mirror {
           clearTimeout(silence);
           ac.signal.removeEventListener('abort', onAbort);
         }
-        this.connected = false;
         if (ac.signal.aborted) return;
-        this.request('*'); // whatever the stream would have said is found by a full comparison
+        // Once per lost stream: whatever it would have said is found by a full comparison (then
+        // the interval poll takes over while reconnecting fails).
+        if (this.connected) this.request('*');
+        this.connected = false;
         await new Promise((r) => setTimeout(r, this.o.retryMs));
       }
     };
