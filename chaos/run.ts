@@ -1,5 +1,5 @@
 /**
- * `npm run chaos [-- --quick] [--faults N] [--writers N] [--nodes N] [--seed S] [--json FILE]`
+ * `npm run chaos [-- --quick] [--faults N] [--writers N] [--nodes N] [--seed S] [--json FILE] [--logs DIR]`
  *
  * Concurrent `git kv` writers (unique keys, some compare-and-swap) against a
  * real cluster on loopback, while faults are injected at random: SIGKILL,
@@ -31,19 +31,23 @@ const quick = flag('quick');
 const wantFaults = opt('faults', quick ? 8 : 40);
 const writers = opt('writers', 3);
 const nodeCount = opt('nodes', 2);
-let seed = opt('seed', Date.now() % 100000);
+const startSeed = opt('seed', Date.now() % 100000);
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : null;
+const logsDir = args.includes('--logs') ? args[args.indexOf('--logs') + 1] : null;
 const LEASE = 2500;
 
-const startSeed = seed;
-function rng(): number {
-  // mulberry32: a reproducible schedule for a given --seed
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+/** mulberry32. Faults and writers draw from separate streams, so a --seed gives the same fault schedule. */
+function mulberry32(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
+const rng = mulberry32(startSeed);
+const writerRng = mulberry32(startSeed ^ 0x5bd1e995);
 const pick = <T>(xs: T[]) => xs[Math.floor(rng() * xs.length)];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (msg: string) => console.log(`${new Date().toISOString().slice(11, 23)} ${msg}`);
@@ -79,9 +83,9 @@ async function main(): Promise<void> {
     for (const n of c.nodes) await git(['remote', 'add', n.id, c.repoUrl(n)], dir);
     let target = c.nodes[0];
     for (let i = 0; !stop; i++) {
-      const kind: Op['kind'] = rng() < 0.2 ? 'cas' : 'set';
+      const kind: Op['kind'] = writerRng() < 0.2 ? 'cas' : 'set';
       const key = `w${w}/k${i}`;
-      const value = `v-${w}-${i}-${Math.floor(rng() * 1e9).toString(36)}`;
+      const value = `v-${w}-${i}-${Math.floor(writerRng() * 1e9).toString(36)}`;
       const start = Date.now();
       const r = await kvWrite(dir, target.id, key, value, kind === 'cas');
       const op: Op = { id: ++opId, writer: w, kind, key, value, node: target.id, start, end: Date.now(), exit: r.code };
@@ -118,6 +122,9 @@ async function main(): Promise<void> {
         if (!victim.alive()) victim.start();
       }
     }
+    // The writers stop only once the cluster took a write after the last fault too.
+    const last = faults[faults.length - 1];
+    await waitFor('an acknowledged write after the last fault', () => ops.some((o) => o.exit === 0 && o.start >= last.at), 60_000, 50).catch((err) => log(String(err)));
   } finally {
     stop = true;
   }
@@ -179,13 +186,29 @@ async function main(): Promise<void> {
     failovers: Math.max(0, Math.max(...epochs.map((e) => e.epoch)) - 1),
     exits: byExit,
     longest_write_unavailability_ms: longestUnavailability(ops, t0, runEnd),
+    unrecovered_faults: recoveries.length - rec.length,
     failover_to_first_ack_ms: { median: rec.length ? percentile(rec, 50) : null, max: rec.length ? Math.max(...rec) : null },
+    // By fault: a frozen leader holds the pushes already sent to it until it resumes or the
+    // client's low-speed timeout (3 s) gives up, so SIGSTOP takes longer than SIGKILL.
+    failover_to_first_ack_by_fault_ms: Object.fromEntries(
+      (['kill-leader', 'stop-leader', 'term-leader'] as const).map((k) => {
+        const xs = leaderFaults.map((f, i) => (f.kind === k ? recoveries[i] : null)).filter((x): x is number => x !== null);
+        return [k, xs.length ? { median: percentile(xs, 50), max: Math.max(...xs) } : null];
+      }),
+    ),
     committed_pushes_checked: commits.length,
     ok: verdict.ok,
     problems: verdict.problems.slice(0, 50),
     fault_log: faults.map((f) => ({ ...f, at_s: +((f.at - t0) / 1000).toFixed(2) })),
   };
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(report, null, 2) + '\n');
+  if (logsDir) {
+    // Every node's log (all its runs) and every operation, times in ms since the start.
+    fs.mkdirSync(logsDir, { recursive: true });
+    for (const n of c.nodes) fs.writeFileSync(path.join(logsDir, `${n.id}.log`), n.logs);
+    const rel = (o: Op) => ({ ...o, start: o.start - t0, end: o.end - t0 });
+    fs.writeFileSync(path.join(logsDir, 'ops.jsonl'), ops.map((o) => JSON.stringify(rel(o))).join('\n') + '\n');
+  }
   console.log(`
 | chaos (seed ${report.seed}) | value |
 |---|---|
@@ -199,10 +222,12 @@ async function main(): Promise<void> {
 | failovers (new epochs) | ${report.failovers} |
 | longest write unavailability | ${report.longest_write_unavailability_ms} ms |
 | fault -> first acknowledged write | median ${report.failover_to_first_ack_ms.median} ms, max ${report.failover_to_first_ack_ms.max} ms |
+| by fault (median / max) | ${Object.entries(report.failover_to_first_ack_by_fault_ms).map(([k, v]) => `${k} ${v ? `${v.median} / ${v.max} ms` : '-'}`).join(', ')} |
+| leader faults never followed by an acknowledged write | ${report.unrecovered_faults} |
 `);
   if (!verdict.ok) console.log('PROBLEMS:\n' + verdict.problems.join('\n'));
   await cleanup();
-  process.exit(verdict.ok && faults.length >= wantFaults ? 0 : 1);
+  process.exit(verdict.ok && faults.length >= wantFaults && report.unrecovered_faults === 0 ? 0 : 1);
 }
 
 process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));

@@ -19,7 +19,9 @@ describe('chaos (quick)', () => {
     assert.equal(rep.vanished_unacknowledged, 0, tail);
     assert.equal(rep.ledger_linear, true);
     assert.ok(rep.faults >= 8);
-    assert.ok(rep.acknowledged > 20, 'writes kept flowing');
+    // Liveness: every leader fault was followed by an acknowledged write (the run waits for one
+    // after the last fault), whatever the machine's speed.
+    assert.equal(rep.unrecovered_faults, 0, `writes resumed after every leader fault:\n${tail}`);
     assert.equal(r.code, 0, tail);
   });
 });

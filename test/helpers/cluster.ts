@@ -22,15 +22,26 @@ export function tempDir(prefix = 'stargate-test-'): string {
   return d;
 }
 
+const handedOut = new Set<number>();
+
+/**
+ * A port that is free now, below the kernel's ephemeral range (32768-60999 by default): a node
+ * restarted on its old port must not find it taken by some outgoing connection's local end, and
+ * no two callers in this process get the same port.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
+  for (;;) {
+    const p = 20000 + Math.floor(Math.random() * 12000);
+    if (handedOut.has(p)) continue;
+    const free = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-    s.on('error', reject);
-  });
+    if (!free) continue;
+    handedOut.add(p);
+    return p;
+  }
 }
 
 /** Poll `fn` until it returns a truthy value or the deadline passes (then throw with `what`). */
