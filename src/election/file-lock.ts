@@ -106,6 +106,11 @@ export class FileLock implements LeaderLock {
     return h.freshSince;
   }
 
+  refreshedAt(lease: Lease): number | null {
+    const h = this.held;
+    return h && h.lease.epoch === lease.epoch && !h.compromised ? h.freshSince : null;
+  }
+
   async release(lease: Lease, extras: RecordExtras = {}): Promise<void> {
     const h = this.held;
     if (!h || h.lease.epoch !== lease.epoch) return;

@@ -53,6 +53,13 @@ export interface LeaderLock {
    * when the lease is not ours any more, LockUnavailableError when unreachable.
    */
   renew(lease: Lease, extras?: RecordExtras): Promise<number>;
+  /**
+   * For backends that extend the lease on a timer of their own (proper-lockfile): the local
+   * monotonic time of the last such extension of `lease`, or null when it is not held or was
+   * compromised. Read without I/O, so the leader's deadline follows each refresh at once
+   * instead of at its next renew.
+   */
+  refreshedAt?(lease: Lease): number | null;
   /** Give the lease up so another node can take it at once. Best effort, idempotent. */
   release(lease: Lease, extras?: RecordExtras): Promise<void>;
   /** The last leader record, or null if none was ever written. */

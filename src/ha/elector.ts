@@ -58,21 +58,30 @@ export class Elector {
     return this.lease?.epoch ?? this.leader?.epoch ?? 0;
   }
 
+  /**
+   * When we stop writing: the renew deadline after the lease was last extended, as the last
+   * renew reported it or, sooner, as the lock's own refresh timer did.
+   */
+  private deadline(): number {
+    const at = this.lease ? this.o.lock.refreshedAt?.(this.lease) : null;
+    return at == null ? this.validUntil : Math.max(this.validUntil, at + this.o.renewDeadlineMs);
+  }
+
   /** Milliseconds our own lease stays valid (leader), or the leader's per its record (passive). */
   expiresInMs(): number {
-    if (this.role === 'leader') return Math.max(0, Math.round(this.validUntil - this.o.clock.now()));
+    if (this.role === 'leader') return Math.max(0, Math.round(this.deadline() - this.o.clock.now()));
     if (!this.leader || this.leader.released) return 0;
     return Math.max(0, Date.parse(this.leader.renewed_at) + this.leader.lease_ms - this.o.clock.wall());
   }
 
   /** Writable right now by our own clock (no I/O); pre-receive adds the epoch check. */
   isWritable(): boolean {
-    return this.role === 'leader' && !this.draining && this.lease !== null && this.o.clock.now() < this.validUntil;
+    return this.role === 'leader' && !this.draining && this.lease !== null && this.o.clock.now() < this.deadline();
   }
 
   /** Leading `epoch` with a lease still valid on our clock (draining or not). */
   holds(epoch: number): boolean {
-    return this.role === 'leader' && this.lease?.epoch === epoch && this.o.clock.now() < this.validUntil;
+    return this.role === 'leader' && this.lease?.epoch === epoch && this.o.clock.now() < this.deadline();
   }
 
   leaderUrl(): string | null {
@@ -140,7 +149,7 @@ export class Elector {
     const now = this.o.clock.now();
     // 1. Renew at lease/3; between renewals only check the deadline.
     if (now - this.lastRenewAttempt < this.o.leaseMs / 3) {
-      if (now >= this.validUntil) return this.stepDown(`stepped down from epoch ${lease.epoch} because the lease was not renewed within ${this.o.renewDeadlineMs} ms`, true);
+      if (now >= this.deadline()) return this.stepDown(`stepped down from epoch ${lease.epoch} because the lease was not renewed within ${this.o.renewDeadlineMs} ms`, true);
       return this.lastSentence;
     }
     this.lastRenewAttempt = now;
@@ -148,7 +157,7 @@ export class Elector {
       // 2. Renew; the backend checks the epoch on the shared volume first.
       const freshSince = await withTimeout(this.renewSerially(lease), this.o.renewDeadlineMs);
       this.validUntil = freshSince + this.o.renewDeadlineMs;
-      if (this.o.clock.now() >= this.validUntil) {
+      if (this.o.clock.now() >= this.deadline()) {
         return this.stepDown(`stepped down from epoch ${lease.epoch} because the lease was not renewed within ${this.o.renewDeadlineMs} ms`, true);
       }
       return `leading with epoch ${lease.epoch}; lease renewed`;
@@ -156,10 +165,10 @@ export class Elector {
       // 3. Lost: someone else holds a newer epoch; never touch their lock.
       if (err instanceof LockLostError) return this.stepDown(`stepped down from epoch ${lease.epoch} because ${err.message}`, false);
       // 4. Unreachable: keep leading only until the renew deadline.
-      if (this.o.clock.now() >= this.validUntil) {
+      if (this.o.clock.now() >= this.deadline()) {
         return this.stepDown(`stepped down from epoch ${lease.epoch} because the lock could not be renewed for ${this.o.renewDeadlineMs} ms (${errorMessage(err)})`, true);
       }
-      return `still leading epoch ${lease.epoch} for ${Math.round(this.validUntil - this.o.clock.now())} ms although renewing failed: ${errorMessage(err)}`;
+      return `still leading epoch ${lease.epoch} for ${Math.round(this.deadline() - this.o.clock.now())} ms although renewing failed: ${errorMessage(err)}`;
     }
   }
 
@@ -229,12 +238,12 @@ export class Elector {
     };
     if (this.draining) return notLeader('this node is shutting down');
     // Say how late the lease refresh is: a stalled process or lock volume shows up here first.
-    const lapsed = () => `lease not renewed in time (last refreshed ${Math.round(this.o.clock.now() - (this.validUntil - this.o.renewDeadlineMs))} ms ago; writes stop after ${this.o.renewDeadlineMs} ms)`;
+    const lapsed = () => `lease not renewed in time (last refreshed ${Math.round(this.o.clock.now() - (this.deadline() - this.o.renewDeadlineMs))} ms ago; writes stop after ${this.o.renewDeadlineMs} ms)`;
     if (!this.isWritable()) return notLeader(this.role === 'leader' ? lapsed() : 'no leader is known');
     const epoch = this.lease!.epoch;
     let top: number;
     try {
-      top = await withTimeout(this.o.lock.currentEpoch(), Math.max(50, this.validUntil - this.o.clock.now()));
+      top = await withTimeout(this.o.lock.currentEpoch(), Math.max(50, this.deadline() - this.o.clock.now()));
     } catch (err) {
       return notLeader(`cannot confirm the epoch (${errorMessage(err)})`);
     }

@@ -15,6 +15,7 @@ export const GIT_KV = path.join(ROOT, 'dist/src/kv/cli.js');
 
 const tempDirs: string[] = [];
 const procs = new Set<ChildProcess>();
+const nodeProcs: NodeProc[] = [];
 
 export function tempDir(prefix = 'stargate-test-'): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -124,7 +125,9 @@ export interface NodeOptions {
 export class NodeProc {
   proc: ChildProcess | null = null;
   logs = '';
-  constructor(readonly id: string, readonly dataDir: string, readonly port: number, readonly args: string[], readonly env: NodeJS.ProcessEnv) {}
+  constructor(readonly id: string, readonly dataDir: string, readonly port: number, readonly args: string[], readonly env: NodeJS.ProcessEnv) {
+    nodeProcs.push(this);
+  }
   get url() {
     return `http://127.0.0.1:${this.port}`;
   }
@@ -264,6 +267,13 @@ export async function remoteRefs(dataDir: string, repo = 'kv'): Promise<Map<stri
 }
 
 export async function cleanup(): Promise<void> {
+  // STARGATE_TEST_LOGS=DIR keeps every node's log (to read after a failed run).
+  const keep = process.env.STARGATE_TEST_LOGS;
+  if (keep) {
+    fs.mkdirSync(keep, { recursive: true });
+    for (const n of nodeProcs.splice(0)) fs.writeFileSync(path.join(keep, `${process.pid}-${n.id}-${n.port}.log`), n.logs);
+  }
+  nodeProcs.length = 0;
   for (const p of procs) {
     try {
       p.kill('SIGCONT');

@@ -207,4 +207,31 @@ describe('elector', () => {
     assert.equal(store.record?.released, true, 'the renewal landed before the release, not after it');
     assert.match(await make('b').cycle(), /because a released the lease of epoch 1/);
   });
+  it('a lock that refreshes on its own timer extends the write deadline at each refresh, not at the next renew', async () => {
+    const { clock, store, make } = setup();
+    const inner = new MemoryLock(store, LEASE);
+    let refreshed: number | null = null; // what a proper-lockfile timer would report
+    const lock: LeaderLock = {
+      kind: inner.kind,
+      leaseMs: inner.leaseMs,
+      tryAcquire: (c, e, f) => inner.tryAcquire(c, e, f),
+      renew: (l, e) => inner.renew(l, e),
+      refreshedAt: () => refreshed,
+      release: (l, e) => inner.release(l, e),
+      readLeader: () => inner.readLeader(),
+      currentEpoch: () => inner.currentEpoch(),
+      close: () => inner.close(),
+    };
+    const a = make('a', { lock });
+    await a.cycle(); // promoted at t=0: writable until DEADLINE
+    clock.advance(DEADLINE - 100);
+    assert.equal(a.expiresInMs(), 100);
+    refreshed = clock.now(); // the timer refreshed the lease; no renew ran since
+    assert.equal(a.expiresInMs(), DEADLINE);
+    clock.advance(200);
+    assert.equal(a.isWritable(), true, 'still writable past the deadline of the last renew');
+    assert.deepEqual(await a.checkWrite(), { ok: true, epoch: 1 });
+    clock.advance(DEADLINE);
+    assert.equal(a.isWritable(), false, 'and stops DEADLINE after the last refresh');
+  });
 });
