@@ -269,11 +269,11 @@ export async function remoteRefs(dataDir: string, repo = 'kv'): Promise<Map<stri
 export async function cleanup(): Promise<void> {
   // STARGATE_TEST_LOGS=DIR keeps every node's log (to read after a failed run).
   const keep = process.env.STARGATE_TEST_LOGS;
+  const made = nodeProcs.splice(0);
   if (keep) {
     fs.mkdirSync(keep, { recursive: true });
-    for (const n of nodeProcs.splice(0)) fs.writeFileSync(path.join(keep, `${process.pid}-${n.id}-${n.port}.log`), n.logs);
+    for (const n of made) fs.writeFileSync(path.join(keep, `${process.pid}-${n.id}-${n.port}.log`), n.logs);
   }
-  nodeProcs.length = 0;
   for (const p of procs) {
     try {
       p.kill('SIGCONT');

@@ -28,6 +28,21 @@ function setup() {
   return { clock, store, make };
 }
 
+/** The memory lock with some of its methods replaced. */
+function wrap(inner: MemoryLock, over: Partial<LeaderLock>): LeaderLock {
+  return {
+    kind: inner.kind,
+    leaseMs: inner.leaseMs,
+    tryAcquire: (c, e, f) => inner.tryAcquire(c, e, f),
+    renew: (l, e) => inner.renew(l, e),
+    release: (l, e) => inner.release(l, e),
+    readLeader: () => inner.readLeader(),
+    currentEpoch: () => inner.currentEpoch(),
+    close: () => inner.close(),
+    ...over,
+  };
+}
+
 describe('elector', () => {
   it('takes a free lease, and a second node follows it', async () => {
     const { make } = setup();
@@ -176,10 +191,7 @@ describe('elector', () => {
     const gate = new Promise<void>((r) => (open = r));
     let slow = false;
     // The memory lock writes at once; this one delays a renewal's write (e.g. an in-sync-set publish).
-    const lock: LeaderLock = {
-      kind: inner.kind,
-      leaseMs: inner.leaseMs,
-      tryAcquire: (c, e, f) => inner.tryAcquire(c, e, f),
+    const lock = wrap(inner, {
       renew: async (l, e) => {
         const fresh = await inner.renew(l, e);
         if (slow) {
@@ -190,11 +202,7 @@ describe('elector', () => {
         }
         return fresh;
       },
-      release: (l, e) => inner.release(l, e),
-      readLeader: () => inner.readLeader(),
-      currentEpoch: () => inner.currentEpoch(),
-      close: () => inner.close(),
-    };
+    });
     const a = make('a', { lock });
     await a.cycle();
     slow = true;
@@ -207,21 +215,12 @@ describe('elector', () => {
     assert.equal(store.record?.released, true, 'the renewal landed before the release, not after it');
     assert.match(await make('b').cycle(), /because a released the lease of epoch 1/);
   });
+
   it('a lock that refreshes on its own timer extends the write deadline at each refresh, not at the next renew', async () => {
     const { clock, store, make } = setup();
     const inner = new MemoryLock(store, LEASE);
     let refreshed: number | null = null; // what a proper-lockfile timer would report
-    const lock: LeaderLock = {
-      kind: inner.kind,
-      leaseMs: inner.leaseMs,
-      tryAcquire: (c, e, f) => inner.tryAcquire(c, e, f),
-      renew: (l, e) => inner.renew(l, e),
-      refreshedAt: () => refreshed,
-      release: (l, e) => inner.release(l, e),
-      readLeader: () => inner.readLeader(),
-      currentEpoch: () => inner.currentEpoch(),
-      close: () => inner.close(),
-    };
+    const lock = wrap(inner, { refreshedAt: () => refreshed });
     const a = make('a', { lock });
     await a.cycle(); // promoted at t=0: writable until DEADLINE
     clock.advance(DEADLINE - 100);
