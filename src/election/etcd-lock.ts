@@ -142,7 +142,10 @@ export class EtcdLock implements LeaderLock {
           }
           epoch = Number(kv.create_revision);
         }
-        const lease: Lease = { nodeId: c.nodeId, url: c.url, epoch };
+        // The record as the previous leader left it (released or not): with the leader key ours,
+        // nobody else can write it any more, so this is what the promotion sentence should cite.
+        const previous = await this.readLeader().catch(() => undefined);
+        const lease: Lease = { nodeId: c.nodeId, url: c.url, epoch, previous };
         this.held = { lease, id };
         // 4. Publish the leader record for passives.
         if (!(await this.writeRecord(lease, extras, [LEADER, 'Create', epoch]))) {

@@ -77,6 +77,9 @@ export function runLockContract(name: string, makeHarness: () => Promise<LockHar
       const lb = await b.tryAcquire(cand('b'));
       assert.ok(lb, 'b acquired after release');
       assert.ok(lb.epoch > la.epoch);
+      // The new lease says what it replaced, read after taking it: the promotion sentence cites it.
+      assert.equal(lb.previous?.node_id, 'a');
+      assert.equal(lb.previous?.released, true);
       assert.equal((await a.readLeader())?.node_id, 'b');
     });
 
