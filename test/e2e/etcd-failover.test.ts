@@ -146,6 +146,7 @@ describe('HA on etcd', { skip }, () => {
     assert.equal(await b.ready(), false);
     const w = await workTree();
     await waitInSync(a);
-    assert.equal((await push(c, a, w)).code, 0);
+    const p = await push(c, a, w);
+    assert.equal(p.code, 0, p.stderr);
   });
 });

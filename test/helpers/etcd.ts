@@ -5,8 +5,10 @@
  * reason, for the suite to skip with.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { freePort, tempDir, waitFor } from './cluster.js';
+import { freePort, waitFor } from './cluster.js';
 
 export interface EtcdMember {
   name: string;
@@ -38,6 +40,7 @@ export interface EtcdCluster {
 }
 
 const running = new Set<ChildProcess>();
+const dataDirs = new Set<string>();
 process.on('exit', () => {
   for (const p of running) {
     try {
@@ -47,6 +50,7 @@ process.on('exit', () => {
       /* gone */
     }
   }
+  for (const d of dataDirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
 export function etcdBinary(): string | null {
@@ -69,7 +73,10 @@ export async function startEtcd(): Promise<EtcdServer | { skip: string }> {
  */
 export async function startEtcdCluster(n: number, opts: { fastElections?: boolean } = {}): Promise<EtcdCluster | { skip: string }> {
   if (!etcdBinary()) return { skip: NOT_INSTALLED };
-  const dir = tempDir('stargate-etcd-');
+  // Its own directory, not one of cluster.ts's temp dirs: those go at every test's cleanup, and
+  // an etcd that outlives a test (one per file) dies when it finds its data dir gone.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stargate-etcd-'));
+  dataDirs.add(dir);
   const specs: { name: string; client: string; peer: string }[] = [];
   for (let i = 0; i < n; i++) specs.push({ name: `m${i}`, client: `http://127.0.0.1:${await freePort()}`, peer: `http://127.0.0.1:${await freePort()}` });
   const initialCluster = specs.map((s) => `${s.name}=${s.peer}`).join(',');
@@ -88,6 +95,8 @@ export async function startEtcdCluster(n: number, opts: { fastElections?: boolea
   ]));
   const stopAll = async () => {
     for (const m of members) await m.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+    dataDirs.delete(dir);
   };
   try {
     // Members of a new cluster wait for each other: launch all, then wait for health.
