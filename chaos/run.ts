@@ -32,8 +32,9 @@ const wantFaults = opt('faults', quick ? 8 : 40);
 const writers = opt('writers', 3);
 const nodeCount = opt('nodes', 2);
 const startSeed = opt('seed', Date.now() % 100000);
-const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : null;
-const logsDir = args.includes('--logs') ? args[args.indexOf('--logs') + 1] : null;
+const text = (name: string) => (flag(name) ? args[args.indexOf(`--${name}`) + 1] : null);
+const jsonOut = text('json');
+const logsDir = text('logs');
 const LEASE = 2500;
 
 /** mulberry32. Faults and writers draw from separate streams, so a --seed gives the same fault schedule. */

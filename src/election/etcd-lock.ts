@@ -127,13 +127,18 @@ export class EtcdLock implements LeaderLock {
         const txn = await this.call((ns) =>
           ns
             .if(LEADER, 'Create', '==', 0)
-            .then(ns.put(LEADER).value(c.nodeId).lease(id), ns.put(EPOCH).value(c.nodeId))
+            .then(ns.put(LEADER).value(c.nodeId).lease(id), ns.put(EPOCH).value(c.nodeId), ns.get(RECORD))
             .else(ns.get(LEADER))
             .commit(),
         );
         let epoch: number;
-        if (txn.succeeded) epoch = Number(txn.header.revision);
-        else {
+        // The record as the previous leader left it (released or not), read in the transaction that
+        // took the key: what the promotion sentence cites. A retried transaction has none to give.
+        let previous: LeaderRecord | null | undefined;
+        if (txn.succeeded) {
+          epoch = Number(txn.header.revision);
+          previous = parseRecord(txn.responses[2]?.response_range?.kvs[0]);
+        } else {
           // A retried transaction may have applied already: then the key carries our lease.
           const kv = rangeKv(txn);
           if (!kv || kv.lease !== id) {
@@ -142,9 +147,6 @@ export class EtcdLock implements LeaderLock {
           }
           epoch = Number(kv.create_revision);
         }
-        // The record as the previous leader left it (released or not): with the leader key ours,
-        // nobody else can write it any more, so this is what the promotion sentence should cite.
-        const previous = await this.readLeader().catch(() => undefined);
         const lease: Lease = { nodeId: c.nodeId, url: c.url, epoch, previous };
         this.held = { lease, id };
         // 4. Publish the leader record for passives.
@@ -196,13 +198,7 @@ export class EtcdLock implements LeaderLock {
 
   async readLeader(): Promise<LeaderRecord | null> {
     const res = await this.call((ns) => ns.get(RECORD).exec());
-    const kv = res.kvs[0];
-    if (!kv) return null;
-    try {
-      return JSON.parse(kv.value.toString('utf8')) as LeaderRecord;
-    } catch {
-      return null;
-    }
+    return parseRecord(res.kvs[0]);
   }
 
   async currentEpoch(): Promise<number> {
@@ -338,6 +334,15 @@ export class EtcdLock implements LeaderLock {
     if (err instanceof StargateError) return err;
     if (err instanceof EtcdLeaseInvalidError) return new LockLostError(`etcd lease is gone: ${errorMessage(err)}`);
     return new LockUnavailableError(`etcd ${endpoint}: ${errorMessage(err)}`, { cause: (err as Error)?.name });
+  }
+}
+
+function parseRecord(kv: IKeyValue | undefined): LeaderRecord | null {
+  if (!kv) return null;
+  try {
+    return JSON.parse(kv.value.toString('utf8')) as LeaderRecord;
+  } catch {
+    return null;
   }
 }
 
